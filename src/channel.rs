@@ -1,0 +1,628 @@
+//! [`Channel`]: the socket wrapper every dispatcher holds, with asyncore's state flags.
+//!
+//! Python's `asyncore.dispatcher` is one object that is both a socket wrapper and a
+//! set of event handlers. Here the two halves are split: a [`Channel`] owns the socket
+//! (or pipe) and the `connected` / `accepting` / `connecting` / `addr` state, and a
+//! type implementing [`Dispatcher`](crate::Dispatcher) holds a channel and supplies
+//! the handlers. The socket calls keep Python's contracts: [`send`](Channel::send)
+//! returns 0 when the socket would block, [`recv`](Channel::recv) returns an empty
+//! buffer when the peer closed, and a disconnect schedules `handle_close`.
+
+use std::fmt;
+use std::io::{self, IoSlice, Read, Write};
+use std::net::Shutdown;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::rc::Weak;
+
+use mio::{Interest, Token, unix::SourceFd};
+use socket2::{Domain, SockAddr, Socket, Type};
+
+use crate::file::FileWrapper;
+use crate::map::{Inner, Map};
+
+/// Readiness bits the loop keeps per channel (see the `event_loop` module).
+pub(crate) const READ: u8 = 1;
+pub(crate) const WRITE: u8 = 2;
+pub(crate) const PRIORITY: u8 = 4;
+pub(crate) const HANGUP: u8 = 8;
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const SEND_FLAGS: i32 = 0x4000; // MSG_NOSIGNAL: a dead peer is EPIPE, never SIGPIPE.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+const SEND_FLAGS: i32 = 0;
+
+/// The OS object behind a channel.
+#[derive(Debug)]
+pub(crate) enum Io {
+    Socket(Socket),
+    File(FileWrapper),
+}
+
+impl Io {
+    fn fd(&self) -> RawFd {
+        match self {
+            Io::Socket(s) => s.as_raw_fd(),
+            Io::File(f) => f.fileno(),
+        }
+    }
+}
+
+/// Where a channel sits in a map: the map and its generation-tagged token.
+#[derive(Debug)]
+pub(crate) struct Registration {
+    pub(crate) map: Weak<Inner>,
+    pub(crate) token: Token,
+}
+
+/// A non-blocking socket (or pipe) with asyncore's state flags.
+///
+/// Every [`Dispatcher`](crate::Dispatcher) holds one and hands it out through
+/// [`channel`](crate::Dispatcher::channel) / [`channel_mut`](crate::Dispatcher::channel_mut).
+/// Create one empty with [`Channel::new`] and give it a socket with
+/// [`create_socket`](Channel::create_socket) (a client or a server), or wrap a socket
+/// you already have with [`Channel::from_socket`] (an accepted connection, like
+/// Python's `dispatcher(sock)`).
+///
+/// # Examples
+///
+/// ```
+/// use asyncore::{Channel, Domain, Type};
+///
+/// let mut server = Channel::new();
+/// server.create_socket(Domain::IPV4, Type::STREAM)?;
+/// server.set_reuse_addr();
+/// server.bind("127.0.0.1:0".parse::<std::net::SocketAddr>()?)?;
+/// server.listen(5)?;
+/// assert!(server.accepting);
+/// println!("{server:?}"); // Channel(listening 127.0.0.1:PORT, fd N)
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Channel {
+    io: Option<Io>,
+    /// True once a connection is established (or for a channel made from a connected
+    /// socket). Python's `dispatcher.connected`.
+    pub connected: bool,
+    /// True after [`listen`](Channel::listen). Python's `dispatcher.accepting`.
+    pub accepting: bool,
+    /// True between [`connect`](Channel::connect) and the connect event.
+    pub connecting: bool,
+    /// The address given to `bind` or `connect`, or the peer of a wrapped socket.
+    pub addr: Option<SockAddr>,
+    stream: bool,
+    pub(crate) reg: Option<Registration>,
+    /// Readiness reported by the poller and not yet consumed (READ, WRITE, ...).
+    pub(crate) ready: u8,
+    /// Predicates consulted this pass: READ if readable(), WRITE if writable().
+    pub(crate) wants: u8,
+    pub(crate) consulted_pass: u64,
+    pub(crate) scheduled_pass: u64,
+    pub(crate) queued: bool,
+    /// The peer went away during a socket call: `handle_close` is due.
+    pub(crate) close_due: bool,
+}
+
+impl Default for Channel {
+    fn default() -> Self {
+        Channel::new()
+    }
+}
+
+impl Channel {
+    /// An empty channel: no socket yet, in no map yet.
+    pub fn new() -> Channel {
+        Channel {
+            io: None,
+            connected: false,
+            accepting: false,
+            connecting: false,
+            addr: None,
+            stream: false,
+            reg: None,
+            ready: 0,
+            wants: 0,
+            consulted_pass: 0,
+            scheduled_pass: 0,
+            queued: false,
+            close_due: false,
+        }
+    }
+
+    /// Wraps a socket you already have, such as one from [`accept`](Channel::accept):
+    /// Python's `dispatcher(sock)`. The socket is made non-blocking; if it has a peer,
+    /// the channel starts out `connected` with `addr` set to the peer's address.
+    ///
+    /// Accepts anything convertible to a [`Socket`]: `std::net::TcpStream`,
+    /// `TcpListener`, `UdpSocket`, `std::os::unix::net::UnixStream`, ...
+    ///
+    /// # Errors
+    ///
+    /// Setting the socket non-blocking failed.
+    pub fn from_socket(sock: impl Into<Socket>) -> io::Result<Channel> {
+        let mut c = Channel::new();
+        c.set_socket(sock)?;
+        Ok(c)
+    }
+
+    /// A channel over a pipe or other file descriptor (Unix): Python's
+    /// `file_dispatcher`. The descriptor is made non-blocking and the channel is
+    /// `connected`; [`recv`](Channel::recv) reads and [`send`](Channel::send) writes.
+    ///
+    /// The descriptor must be one the poller accepts (a pipe, FIFO, terminal or
+    /// socket; not a regular file).
+    ///
+    /// # Errors
+    ///
+    /// Setting the descriptor non-blocking failed.
+    #[doc(alias = "file_dispatcher")]
+    pub fn from_file(fd: impl Into<OwnedFd>) -> io::Result<Channel> {
+        let file = FileWrapper::new(fd)?;
+        let mut c = Channel::new();
+        c.io = Some(Io::File(file));
+        c.connected = true;
+        c.attach_io()?;
+        Ok(c)
+    }
+
+    /// Creates a non-blocking socket of the given family and type for this channel,
+    /// closing any socket it had: Python's `create_socket(family, type)`.
+    ///
+    /// # Errors
+    ///
+    /// The OS refused to create the socket.
+    pub fn create_socket(&mut self, domain: Domain, ty: Type) -> io::Result<()> {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        let sock = Socket::new(domain, ty.nonblocking(), None)?;
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        let sock = {
+            let s = Socket::new(domain, ty, None)?;
+            s.set_nonblocking(true)?;
+            s
+        };
+        self.install(sock, ty == Type::STREAM)
+    }
+
+    /// Gives the channel an existing socket (made non-blocking): Python's
+    /// `set_socket(sock)`. A connected socket makes the channel `connected`.
+    ///
+    /// # Errors
+    ///
+    /// Setting the socket non-blocking failed.
+    pub fn set_socket(&mut self, sock: impl Into<Socket>) -> io::Result<()> {
+        let sock = sock.into();
+        sock.set_nonblocking(true)?;
+        let stream = sock.r#type().map(|t| t == Type::STREAM).unwrap_or(false);
+        match sock.peer_addr() {
+            Ok(peer) => {
+                self.connected = true;
+                self.addr = Some(peer);
+            }
+            Err(_) => self.connected = false,
+        }
+        self.install(sock, stream)
+    }
+
+    fn install(&mut self, sock: Socket, stream: bool) -> io::Result<()> {
+        self.drop_io();
+        self.io = Some(Io::Socket(sock));
+        self.stream = stream;
+        self.attach_io()
+    }
+
+    /// The socket, if the channel has one (and it is not a file channel).
+    pub fn socket(&self) -> Option<&Socket> {
+        match &self.io {
+            Some(Io::Socket(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The file descriptor, if the channel has a socket or file.
+    pub fn fileno(&self) -> Option<RawFd> {
+        self.io.as_ref().map(Io::fd)
+    }
+
+    /// True while the channel has a socket (it was not closed).
+    pub fn is_open(&self) -> bool {
+        self.io.is_some()
+    }
+
+    fn sock(&self) -> io::Result<&Socket> {
+        match &self.io {
+            Some(Io::Socket(s)) => Ok(s),
+            Some(Io::File(_)) => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "not a socket: this channel wraps a file",
+            )),
+            None => Err(not_open()),
+        }
+    }
+
+    /// Sets `SO_REUSEADDR`, so a server can rebind a recently used port. Errors are
+    /// ignored, as in Python.
+    pub fn set_reuse_addr(&mut self) {
+        if let Ok(s) = self.sock() {
+            let _ = s.set_reuse_address(true);
+        }
+    }
+
+    /// Binds the socket to `addr` (port 0 picks a free port; see
+    /// [`local_addr`](Channel::local_addr) for the one chosen).
+    ///
+    /// # Errors
+    ///
+    /// No socket, or the OS refused the address.
+    pub fn bind(&mut self, addr: impl Into<SockAddr>) -> io::Result<()> {
+        let addr = addr.into();
+        self.sock()?.bind(&addr)?;
+        self.addr = Some(addr);
+        Ok(())
+    }
+
+    /// Listens for connections with the given backlog and marks the channel
+    /// `accepting`. A listening channel never gets write events.
+    ///
+    /// # Errors
+    ///
+    /// No socket, or the OS refused.
+    pub fn listen(&mut self, backlog: i32) -> io::Result<()> {
+        self.accepting = true;
+        self.sock()?.listen(backlog)
+    }
+
+    /// Starts a non-blocking connect. The channel is `connecting` until the loop sees
+    /// the socket become ready; then it checks `SO_ERROR` and calls `handle_connect`
+    /// (or `handle_error` with the failure, e.g. connection refused). A connect that
+    /// completes at once (common on the same host) is reported the same way, by the
+    /// loop, on its next pass.
+    ///
+    /// # Errors
+    ///
+    /// No socket, or the connect failed at once (for example a Unix socket path that
+    /// does not exist).
+    pub fn connect(&mut self, addr: impl Into<SockAddr>) -> io::Result<()> {
+        let addr = addr.into();
+        self.connected = false;
+        self.connecting = true;
+        match self.sock()?.connect(&addr) {
+            Ok(()) => {}
+            Err(e) if in_progress(&e) => {}
+            Err(e) => return Err(e),
+        }
+        self.addr = Some(addr);
+        Ok(())
+    }
+
+    /// Accepts one connection: `Ok(None)` when none is waiting (would block) or the
+    /// connection was aborted before it could be accepted, as in Python. The socket
+    /// returned is blocking as the OS made it; hand it to [`Channel::from_socket`].
+    ///
+    /// # Errors
+    ///
+    /// Any other failure, for example running out of file descriptors.
+    pub fn accept(&mut self) -> io::Result<Option<(Socket, SockAddr)>> {
+        match self.sock()?.accept() {
+            Ok(pair) => Ok(Some(pair)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.ready &= !READ;
+                Ok(None)
+            }
+            Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sends as much of `data` as the socket takes now and returns how much that was:
+    /// 0 when the socket would block. If the peer is gone (reset, broken pipe, not
+    /// connected), returns 0 and the loop calls `handle_close` once the current handler
+    /// returns, as Python's `send` calls it.
+    ///
+    /// # Errors
+    ///
+    /// Any other failure.
+    pub fn send(&mut self, data: &[u8]) -> io::Result<usize> {
+        let res = match &self.io {
+            Some(Io::Socket(s)) => s.send_with_flags(data, SEND_FLAGS),
+            Some(Io::File(f)) => f.send(data),
+            None => Err(not_open()),
+        };
+        self.after_send(res, data.len())
+    }
+
+    /// Like [`send`](Channel::send) for several buffers at once (one `sendmsg`).
+    ///
+    /// # Errors
+    ///
+    /// As for [`send`](Channel::send).
+    pub fn send_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        let want: usize = bufs.iter().map(|b| b.len()).sum();
+        let res = match &self.io {
+            Some(Io::Socket(s)) => s.send_vectored_with_flags(bufs, SEND_FLAGS),
+            Some(Io::File(f)) => f.file().write_vectored(bufs),
+            None => Err(not_open()),
+        };
+        self.after_send(res, want)
+    }
+
+    fn after_send(&mut self, res: io::Result<usize>, want: usize) -> io::Result<usize> {
+        match res {
+            Ok(n) => {
+                // A short write on a stream means its send buffer is full: the poller
+                // will report the next edge when there is room again.
+                if n < want && self.stream {
+                    self.ready &= !WRITE;
+                }
+                Ok(n)
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.ready &= !WRITE;
+                Ok(0)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(0),
+            Err(e) if is_disconnect(&e) => {
+                self.peer_gone();
+                Ok(0)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reads up to `n` bytes. An empty result means the peer closed the connection
+    /// (and `handle_close` is due, as in Python).
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` when nothing is waiting: not a close, and a handler may pass it
+    /// on with `?` (the loop ignores it). Other failures as they come.
+    pub fn recv(&mut self, n: usize) -> io::Result<Vec<u8>> {
+        let mut buf = vec![0; n];
+        let got = self.recv_into(&mut buf)?;
+        buf.truncate(got);
+        Ok(buf)
+    }
+
+    /// Reads into `buf` and returns how many bytes came; 0 means the peer closed (and
+    /// `handle_close` is due). The allocation-free form of [`recv`](Channel::recv).
+    ///
+    /// # Errors
+    ///
+    /// As for [`recv`](Channel::recv).
+    pub fn recv_into(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let res = match &self.io {
+            Some(Io::Socket(s)) => {
+                let mut s: &Socket = s;
+                s.read(buf)
+            }
+            Some(Io::File(f)) => f.file().read(buf),
+            None => Err(not_open()),
+        };
+        match res {
+            Ok(0) if !buf.is_empty() => {
+                self.ready &= !READ;
+                self.peer_gone();
+                Ok(0)
+            }
+            Ok(n) => {
+                // A short read on a stream drained the receive queue; new data brings
+                // a new edge. (Not for datagrams or terminals: one message per read.)
+                if n < buf.len() && self.stream {
+                    self.ready &= !READ;
+                }
+                Ok(n)
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.ready &= !READ;
+                Err(e)
+            }
+            Err(e) if is_disconnect(&e) => {
+                self.ready &= !READ;
+                self.peer_gone();
+                Ok(0)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Shuts down one or both directions of the connection.
+    ///
+    /// # Errors
+    ///
+    /// No socket, or the OS refused.
+    pub fn shutdown(&mut self, how: Shutdown) -> io::Result<()> {
+        self.sock()?.shutdown(how)
+    }
+
+    /// The socket's own address (the port the OS picked after binding port 0).
+    ///
+    /// # Errors
+    ///
+    /// No socket, or the OS refused.
+    pub fn local_addr(&self) -> io::Result<SockAddr> {
+        self.sock()?.local_addr()
+    }
+
+    /// The pending socket error (`SO_ERROR`), cleared by reading it.
+    ///
+    /// # Errors
+    ///
+    /// No socket, or the OS refused.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.sock()?.take_error()
+    }
+
+    /// Closes the socket and removes the channel from its map: Python's `close()`.
+    /// The handler is dropped once nothing else holds it. Safe to call more than once;
+    /// no event reaches the channel after it.
+    pub fn close(&mut self) {
+        self.connected = false;
+        self.accepting = false;
+        self.connecting = false;
+        self.del_channel();
+        self.drop_io();
+    }
+
+    /// Removes the channel from its map without closing the socket: Python's
+    /// `del_channel()`. If no [`Handle`](crate::Handle) keeps the dispatcher alive,
+    /// it is dropped, and its socket with it.
+    pub fn del_channel(&mut self) {
+        if let Some(reg) = self.reg.take() {
+            if let Some(io) = &self.io {
+                if let Some(inner) = reg.map.upgrade() {
+                    let _ = inner.registry.deregister(&mut SourceFd(&io.fd()));
+                }
+            }
+            if let Some(inner) = reg.map.upgrade() {
+                inner.remove(reg.token);
+            }
+        }
+        self.ready = 0;
+        self.queued = false;
+        self.close_due = false;
+    }
+
+    fn drop_io(&mut self) {
+        if let (Some(io), Some(reg)) = (&self.io, &self.reg) {
+            if let Some(inner) = reg.map.upgrade() {
+                let _ = inner.registry.deregister(&mut SourceFd(&io.fd()));
+            }
+        }
+        self.io = None;
+        self.ready = 0;
+    }
+
+    /// The map this channel is in, if any. An accept handler uses it to put the new
+    /// connection in the same map as the listener.
+    pub fn map(&self) -> Option<Map> {
+        let reg = self.reg.as_ref()?;
+        reg.map.upgrade().map(Map::from_inner)
+    }
+
+    /// True while the channel is in a map.
+    pub fn is_in_map(&self) -> bool {
+        self.reg.as_ref().is_some_and(|r| r.map.strong_count() > 0)
+    }
+
+    /// Joins a map under `token` (called by [`Map::add`]).
+    pub(crate) fn attach(&mut self, map: Weak<Inner>, token: Token) -> io::Result<()> {
+        self.reg = Some(Registration { map, token });
+        self.queued = false;
+        self.attach_io()
+    }
+
+    /// Registers the socket with the map's poller, once, for every kind of readiness.
+    fn attach_io(&mut self) -> io::Result<()> {
+        let (Some(io), Some(reg)) = (&self.io, &self.reg) else {
+            return Ok(());
+        };
+        let Some(inner) = reg.map.upgrade() else {
+            return Ok(());
+        };
+        let mut interest = Interest::READABLE | Interest::WRITABLE;
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            interest |= Interest::PRIORITY;
+        }
+        inner
+            .registry
+            .register(&mut SourceFd(&io.fd()), reg.token, interest)?;
+        let token = reg.token;
+        self.ready = 0;
+        inner.enqueue(token, &mut self.queued);
+        Ok(())
+    }
+
+    /// Asks the loop to consult this channel's predicates on its next pass (used when
+    /// something outside the channel's own handlers changed its state).
+    pub fn touch(&mut self) {
+        if let Some(reg) = &self.reg {
+            if let Some(inner) = reg.map.upgrade() {
+                inner.enqueue(reg.token, &mut self.queued);
+            }
+        }
+    }
+
+    pub(crate) fn token(&self) -> Option<Token> {
+        self.reg.as_ref().map(|r| r.token)
+    }
+
+    fn peer_gone(&mut self) {
+        self.close_due = true;
+        self.touch();
+    }
+}
+
+impl fmt::Debug for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = if self.io.is_none() {
+            "closed"
+        } else if self.accepting {
+            "listening"
+        } else if self.connected {
+            "connected"
+        } else if self.connecting {
+            "connecting"
+        } else {
+            "open"
+        };
+        write!(f, "Channel({state}")?;
+        let shown = match &self.io {
+            Some(Io::Socket(s)) if self.accepting => s.local_addr().ok(),
+            _ => None,
+        };
+        if let Some(a) = shown.as_ref().or(self.addr.as_ref()) {
+            write!(f, " {}", DisplayAddr(a))?;
+        }
+        if let Some(fd) = self.fileno() {
+            write!(f, ", fd {fd}")?;
+        }
+        f.write_str(")")
+    }
+}
+
+/// Shows a socket address readably: `127.0.0.1:80`, `[::1]:80`, a path, or `unnamed`.
+pub(crate) struct DisplayAddr<'a>(pub(crate) &'a SockAddr);
+
+impl fmt::Display for DisplayAddr<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(a) = self.0.as_socket() {
+            write!(f, "{a}")
+        } else if let Some(p) = self.0.as_pathname() {
+            write!(f, "{}", p.display())
+        } else {
+            f.write_str("unnamed")
+        }
+    }
+}
+
+fn not_open() -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, "channel has no socket")
+}
+
+fn in_progress(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::WouldBlock
+        || matches!(e.raw_os_error(), Some(code) if code == EINPROGRESS || code == EALREADY)
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const EINPROGRESS: i32 = 115;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const EALREADY: i32 = 114;
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+const EINPROGRESS: i32 = 36;
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+const EALREADY: i32 = 37;
+
+/// The errors Python's asyncore treats as "the peer is gone" (`_DISCONNECTED`).
+pub(crate) fn is_disconnect(e: &io::Error) -> bool {
+    use io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        ConnectionReset | NotConnected | ConnectionAborted | BrokenPipe
+    ) || matches!(e.raw_os_error(), Some(code) if code == ESHUTDOWN || code == EBADF)
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const ESHUTDOWN: i32 = 108;
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+const ESHUTDOWN: i32 = 58;
+const EBADF: i32 = 9;

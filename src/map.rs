@@ -1,0 +1,392 @@
+//! The channel map: Python's `socket_map`, one per thread, plus any explicit ones.
+//!
+//! A [`Map`] owns its dispatchers and one mio [`Poll`]. Each dispatcher sits in a slot
+//! behind `Rc<RefCell<..>>`; its socket is registered with the poller once, under a
+//! token made of the slot index and the slot's generation. Closing a channel empties
+//! its slot and bumps the generation, so an event still queued for the old token (or
+//! for a file descriptor the OS has already handed to a new connection) finds nothing
+//! and is dropped.
+//!
+//! The loop never holds a borrow of the slot table while a handler runs: it clones
+//! the dispatcher's `Rc` out of its slot first. So handlers may [`add`](Map::add)
+//! channels (an accept handler adding the new connection) and close any channel,
+//! their own included, while the loop runs. A channel added during a pass is served
+//! from the next pass on.
+
+use std::cell::{Cell, Ref, RefCell, RefMut};
+use std::fmt;
+use std::io;
+use std::rc::Rc;
+use std::time::Duration;
+
+use mio::{Events, Poll, Registry, Token};
+
+use crate::dispatcher::Dispatcher;
+use crate::error::{Error, Result};
+
+pub(crate) type Shared = Rc<RefCell<dyn Dispatcher>>;
+
+/// Token reserved for the loop's own use (cross-thread wake-ups).
+pub(crate) const WAKE_TOKEN: Token = Token(usize::MAX);
+
+const INDEX_BITS: u32 = 32;
+const INDEX_MASK: usize = (1 << INDEX_BITS) - 1;
+
+struct Slot {
+    generation: u32,
+    entry: Option<Shared>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) registry: Registry,
+    pub(crate) poll: RefCell<Poll>,
+    pub(crate) events: RefCell<Events>,
+    slots: RefCell<Vec<Slot>>,
+    free: RefCell<Vec<u32>>,
+    live: Cell<usize>,
+    /// Channels whose predicates the next pass must consult.
+    pub(crate) queue: RefCell<Vec<Token>>,
+    pub(crate) pass: Cell<u64>,
+    pub(crate) consult_all: Cell<bool>,
+    /// Scratch space the loop reuses from pass to pass.
+    pub(crate) scratch: RefCell<Scratch>,
+}
+
+#[derive(Default)]
+pub(crate) struct Scratch {
+    pub(crate) queue: Vec<Token>,
+    pub(crate) ready: Vec<(Token, u8)>,
+    pub(crate) work: Vec<(Token, Shared)>,
+}
+
+impl Inner {
+    /// The dispatcher behind `token`, if that token is still current.
+    pub(crate) fn get(&self, token: Token) -> Option<Shared> {
+        let slots = self.slots.borrow();
+        let slot = slots.get(token.0 & INDEX_MASK)?;
+        if slot.generation as usize != token.0 >> INDEX_BITS {
+            return None;
+        }
+        slot.entry.clone()
+    }
+
+    /// Empties the slot of `token` (if current) and bumps its generation.
+    pub(crate) fn remove(&self, token: Token) {
+        let taken = {
+            let mut slots = self.slots.borrow_mut();
+            let index = token.0 & INDEX_MASK;
+            match slots.get_mut(index) {
+                Some(slot)
+                    if slot.generation as usize == token.0 >> INDEX_BITS
+                        && slot.entry.is_some() =>
+                {
+                    slot.generation = slot.generation.wrapping_add(1);
+                    self.free.borrow_mut().push(index as u32);
+                    self.live.set(self.live.get() - 1);
+                    slot.entry.take()
+                }
+                _ => None,
+            }
+        };
+        // Dropped here, with no borrow held: the dispatcher's Drop may touch the map.
+        drop(taken);
+    }
+
+    /// Queues `token` for the next pass unless it is queued already.
+    pub(crate) fn enqueue(&self, token: Token, queued: &mut bool) {
+        if !*queued {
+            *queued = true;
+            self.queue.borrow_mut().push(token);
+        }
+    }
+
+    fn insert(&self, entry: Shared) -> Token {
+        let mut slots = self.slots.borrow_mut();
+        let index = match self.free.borrow_mut().pop() {
+            Some(i) => i as usize,
+            None => {
+                slots.push(Slot {
+                    generation: 0,
+                    entry: None,
+                });
+                slots.len() - 1
+            }
+        };
+        let slot = &mut slots[index];
+        slot.entry = Some(entry);
+        self.live.set(self.live.get() + 1);
+        Token(((slot.generation as usize) << INDEX_BITS) | index)
+    }
+
+    pub(crate) fn tokens(&self) -> Vec<Token> {
+        self.slots
+            .borrow()
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.entry.is_some())
+            .map(|(i, s)| Token(((s.generation as usize) << INDEX_BITS) | i))
+            .collect()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.live.get()
+    }
+}
+
+/// A channel map: the dispatchers one loop serves, and the poller it waits on.
+///
+/// Cloning a `Map` gives another reference to the same map. [`Map::global`] is the
+/// thread's default map (Python's `asyncore.socket_map`); create others with
+/// [`Map::new`] and pass them to [`loop_`](crate::loop_).
+///
+/// # Examples
+///
+/// ```
+/// use asyncore::{Channel, Dispatcher, Domain, Map, Type};
+///
+/// struct Server {
+///     chan: Channel,
+/// }
+/// impl Dispatcher for Server {
+///     fn channel(&self) -> &Channel { &self.chan }
+///     fn channel_mut(&mut self) -> &mut Channel { &mut self.chan }
+/// }
+///
+/// let map = Map::new()?;
+/// let mut chan = Channel::new();
+/// chan.create_socket(Domain::IPV4, Type::STREAM)?;
+/// chan.bind("127.0.0.1:0".parse::<std::net::SocketAddr>()?)?;
+/// chan.listen(5)?;
+/// let server = map.add(Server { chan })?;
+/// assert_eq!(map.len(), 1);
+/// server.close();
+/// assert!(map.is_empty());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Map {
+    pub(crate) inner: Rc<Inner>,
+}
+
+thread_local! {
+    static GLOBAL: RefCell<Option<Map>> = const { RefCell::new(None) };
+}
+
+impl Map {
+    /// A new, empty map with its own poller.
+    ///
+    /// # Errors
+    ///
+    /// The OS refused to create a poller (out of file descriptors).
+    pub fn new() -> io::Result<Map> {
+        let poll = Poll::new()?;
+        let registry = poll.registry().try_clone()?;
+        Ok(Map {
+            inner: Rc::new(Inner {
+                registry,
+                poll: RefCell::new(poll),
+                events: RefCell::new(Events::with_capacity(1024)),
+                slots: RefCell::new(Vec::new()),
+                free: RefCell::new(Vec::new()),
+                live: Cell::new(0),
+                queue: RefCell::new(Vec::new()),
+                pass: Cell::new(0),
+                consult_all: Cell::new(false),
+                scratch: RefCell::new(Scratch::default()),
+            }),
+        })
+    }
+
+    /// This thread's default map (Python's `asyncore.socket_map`), created on first use.
+    ///
+    /// # Panics
+    ///
+    /// If the OS refuses to create a poller the first time.
+    #[doc(alias = "socket_map")]
+    pub fn global() -> Map {
+        GLOBAL.with(|g| {
+            g.borrow_mut()
+                .get_or_insert_with(|| Map::new().expect("asyncore: cannot create a poller"))
+                .clone()
+        })
+    }
+
+    pub(crate) fn from_inner(inner: Rc<Inner>) -> Map {
+        Map { inner }
+    }
+
+    /// Puts a dispatcher in the map (Python's `add_channel`) and returns a [`Handle`]
+    /// to it. Its socket is registered with the poller; events reach it from the loop's
+    /// next pass on. Callable from inside handlers while the loop runs.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoSocket`] if the dispatcher's channel has no socket yet, or the
+    /// poller's refusal. In both cases the dispatcher is closed and dropped.
+    pub fn add<T: Dispatcher>(&self, dispatcher: T) -> Result<Handle<T>> {
+        let rc = Rc::new(RefCell::new(dispatcher));
+        if !rc.borrow().channel().is_open() {
+            return Err(Error::NoSocket);
+        }
+        let shared: Shared = rc.clone();
+        let token = self.inner.insert(shared);
+        let attached = rc
+            .borrow_mut()
+            .channel_mut()
+            .attach(Rc::downgrade(&self.inner), token);
+        if let Err(e) = attached {
+            rc.borrow_mut().channel_mut().close();
+            return Err(e.into());
+        }
+        Ok(Handle { rc })
+    }
+
+    /// How many channels are in the map.
+    pub fn len(&self) -> usize {
+        self.inner.len()
+    }
+
+    /// True when no channel is in the map; [`loop_`](crate::loop_) then returns.
+    pub fn is_empty(&self) -> bool {
+        self.inner.len() == 0
+    }
+
+    /// True if some channel in the map has this file descriptor.
+    pub fn contains_fd(&self, fd: std::os::fd::RawFd) -> bool {
+        self.inner.tokens().into_iter().any(|t| {
+            self.inner.get(t).is_some_and(|d| {
+                d.try_borrow()
+                    .is_ok_and(|d| d.channel().fileno() == Some(fd))
+            })
+        })
+    }
+
+    /// When `true`, every pass consults `readable()` and `writable()` of every channel,
+    /// exactly as Python's loop does, instead of only the channels whose state may have
+    /// changed (see the [`event_loop`](crate::event_loop) docs). Costs time per pass in
+    /// proportion to the number of channels; needed only when predicates read state
+    /// that changes without the channel being touched.
+    pub fn set_consult_all(&self, on: bool) {
+        self.inner.consult_all.set(on);
+    }
+
+    /// Runs one pass: consult predicates, poll for at most `timeout` (`None`: until
+    /// something happens), dispatch. Python's `asyncore.poll(timeout, map)`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ExitNow`] from a handler, or the poller's own failure.
+    pub fn poll(&self, timeout: Option<Duration>) -> Result<()> {
+        crate::event_loop::pass(&self.inner, timeout)
+    }
+
+    /// Runs passes until the map is empty or `count` passes have run:
+    /// [`loop_`](crate::loop_) on this map.
+    ///
+    /// # Errors
+    ///
+    /// As for [`loop_`](crate::loop_).
+    pub fn run(&self, timeout: Option<Duration>, count: Option<usize>) -> Result<()> {
+        crate::event_loop::run(self, timeout, count)
+    }
+}
+
+impl fmt::Debug for Map {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut list = f.debug_list();
+        for t in self.inner.tokens() {
+            if let Some(d) = self.inner.get(t) {
+                match d.try_borrow() {
+                    Ok(d) => list.entry(d.channel()),
+                    Err(_) => list.entry(&format_args!("<running>")),
+                };
+            }
+        }
+        list.finish()
+    }
+}
+
+/// A shared reference to a dispatcher in a map, returned by [`Map::add`].
+///
+/// Keep one to reach a channel from elsewhere: another channel's handler, a timer, the
+/// code that started the loop. [`borrow_mut`](Handle::borrow_mut) also tells the loop
+/// to consult the channel's predicates again on its next pass, so pushing data into
+/// another channel through its handle makes it writable without further ado.
+/// Dropping a handle does not close the channel; the map keeps it until it closes.
+pub struct Handle<T: ?Sized> {
+    rc: Rc<RefCell<T>>,
+}
+
+impl<T: ?Sized> Clone for Handle<T> {
+    fn clone(&self) -> Self {
+        Handle {
+            rc: self.rc.clone(),
+        }
+    }
+}
+
+impl<T: Dispatcher> Handle<T> {
+    /// Borrows the dispatcher.
+    ///
+    /// # Panics
+    ///
+    /// If it is mutably borrowed (its own handler is running).
+    pub fn borrow(&self) -> Ref<'_, T> {
+        self.rc.borrow()
+    }
+
+    /// Borrows the dispatcher mutably and queues it for the next pass.
+    ///
+    /// # Panics
+    ///
+    /// If it is borrowed already (for example, its own handler is running); see
+    /// [`try_borrow_mut`](Handle::try_borrow_mut).
+    pub fn borrow_mut(&self) -> RefMut<'_, T> {
+        let mut d = self.rc.borrow_mut();
+        d.channel_mut().touch();
+        d
+    }
+
+    /// Like [`borrow_mut`](Handle::borrow_mut), but `None` instead of a panic when the
+    /// dispatcher is borrowed already (a handler reaching its own handle).
+    pub fn try_borrow_mut(&self) -> Option<RefMut<'_, T>> {
+        let mut d = self.rc.try_borrow_mut().ok()?;
+        d.channel_mut().touch();
+        Some(d)
+    }
+
+    /// Closes the channel (through [`Dispatcher::close`]).
+    ///
+    /// # Panics
+    ///
+    /// If the dispatcher is borrowed already.
+    pub fn close(&self) {
+        self.rc.borrow_mut().close();
+    }
+
+    /// True while the channel is open and in a map.
+    pub fn is_open(&self) -> bool {
+        self.rc
+            .try_borrow()
+            .map(|d| d.channel().is_open() && d.channel().is_in_map())
+            .unwrap_or(true)
+    }
+}
+
+impl<T: Dispatcher> fmt::Debug for Handle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.rc.try_borrow() {
+            Ok(d) => write!(f, "Handle({:?})", d.channel()),
+            Err(_) => f.write_str("Handle(<borrowed>)"),
+        }
+    }
+}
+
+/// Puts a dispatcher in this thread's global map: `Map::global().add(d)`.
+///
+/// # Errors
+///
+/// As for [`Map::add`].
+pub fn add<T: Dispatcher>(dispatcher: T) -> Result<Handle<T>> {
+    Map::global().add(dispatcher)
+}
