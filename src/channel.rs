@@ -25,6 +25,9 @@ pub(crate) const READ: u8 = 1;
 pub(crate) const WRITE: u8 = 2;
 pub(crate) const PRIORITY: u8 = 4;
 pub(crate) const HANGUP: u8 = 8;
+/// Sticky: the peer shut down its side (EOF is queued). A short read must not clear
+/// READ then, or the EOF would never be seen: no new edge comes for it.
+pub(crate) const READ_CLOSED: u8 = 16;
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
 const SEND_FLAGS: i32 = 0x4000; // MSG_NOSIGNAL: a dead peer is EPIPE, never SIGPIPE.
@@ -406,7 +409,7 @@ impl Channel {
             Ok(n) => {
                 // A short read on a stream drained the receive queue; new data brings
                 // a new edge. (Not for datagrams or terminals: one message per read.)
-                if n < buf.len() && self.stream {
+                if n < buf.len() && self.stream && self.ready & READ_CLOSED == 0 {
                     self.ready &= !READ;
                 }
                 Ok(n)

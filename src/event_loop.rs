@@ -52,7 +52,7 @@ use std::time::Duration;
 
 use mio::Token;
 
-use crate::channel::{HANGUP, PRIORITY, READ, WRITE};
+use crate::channel::{HANGUP, PRIORITY, READ, READ_CLOSED, WRITE};
 use crate::dispatcher::Dispatcher;
 use crate::error::{Error, Result};
 use crate::map::{Inner, Map, Shared, WAKE_TOKEN};
@@ -287,8 +287,11 @@ fn consult(d: &mut dyn Dispatcher) -> u8 {
 
 fn readiness(ev: &mio::event::Event) -> u8 {
     let mut bits = 0;
-    if ev.is_readable() || ev.is_read_closed() {
+    if ev.is_readable() {
         bits |= READ;
+    }
+    if ev.is_read_closed() {
+        bits |= READ | READ_CLOSED;
     }
     if ev.is_writable() {
         bits |= WRITE;
@@ -328,7 +331,7 @@ fn serve(inner: &Rc<Inner>, token: Token, d: &mut dyn Dispatcher) -> Result<()> 
         if inner.get(token).is_none() {
             // close_all emptied the slot while this handler ran.
             d.close();
-        } else if d.channel().ready != 0 || d.channel().close_due {
+        } else if d.channel().ready & !READ_CLOSED != 0 || d.channel().close_due {
             // Readiness left over: consult the predicates again next pass.
             let c = d.channel_mut();
             inner.enqueue(token, &mut c.queued);
