@@ -1,6 +1,7 @@
 //! The load generators: one mio-driven client thread, the same for every server.
 
 pub mod pingpong;
+pub mod stream;
 
 use std::io;
 use std::net::{SocketAddr, TcpStream};

@@ -1,7 +1,9 @@
 //! The scenarios, one file each, and what they share: picking servers, running
 //! rounds, and turning a window's CPU use into per-operation figures.
 
+pub mod bulk;
 pub mod idle;
+pub mod lines;
 pub mod pingpong;
 
 use crate::config::Config;
@@ -24,8 +26,16 @@ pub const SCENARIOS: &[Scenario] = &[
         run: pingpong::run,
     },
     Scenario {
+        name: "bulk",
+        run: bulk::run,
+    },
+    Scenario {
         name: "idle",
         run: idle::run,
+    },
+    Scenario {
+        name: "lines",
+        run: lines::run,
     },
 ];
 
