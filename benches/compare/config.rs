@@ -16,6 +16,8 @@ pub struct Config {
     pub window: Duration,
     /// Idle connections in the idle scenario.
     pub idle_conns: usize,
+    /// Size of the splitter scenario's buffer.
+    pub splitter_bytes: usize,
     /// Scenario names given on the command line (empty: all).
     pub scenarios: Vec<String>,
     /// Server names given on the command line (empty: all).
@@ -34,6 +36,7 @@ impl Config {
                 warmup: Duration::from_millis(50),
                 window: Duration::from_millis(200),
                 idle_conns: 10_000,
+                splitter_bytes: 8 << 20,
                 scenarios: Vec::new(),
                 servers: Vec::new(),
             }
@@ -44,6 +47,7 @@ impl Config {
                 warmup: Duration::from_millis(300),
                 window: Duration::from_secs(2),
                 idle_conns: 10_000,
+                splitter_bytes: 100_000_000,
                 scenarios: Vec::new(),
                 servers: Vec::new(),
             }

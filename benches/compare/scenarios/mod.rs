@@ -5,6 +5,7 @@ pub mod bulk;
 pub mod idle;
 pub mod lines;
 pub mod pingpong;
+pub mod splitter;
 
 use crate::config::Config;
 use crate::harness::{Measured, Timing};
@@ -36,6 +37,10 @@ pub const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "lines",
         run: lines::run,
+    },
+    Scenario {
+        name: "splitter",
+        run: splitter::run,
     },
 ];
 
