@@ -15,6 +15,7 @@
 //! traffic is on 127.0.0.1; every run stops by itself.
 
 mod config;
+mod goals;
 mod harness;
 mod load;
 mod report;
@@ -86,8 +87,12 @@ fn main() -> ExitCode {
             tables.push(table);
         }
     }
+    let (pass, miss) = goals::print(&tables);
     println!();
-    println!("finished in {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "{pass} goals passed, {miss} missed; finished in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     if tables.iter().any(report::Table::failed) {
         eprintln!("some runs FAILED (see the tables)");
         return ExitCode::FAILURE;

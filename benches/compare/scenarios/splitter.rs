@@ -14,6 +14,9 @@ use crate::report::{Spec, Table};
 
 use super::{median, progress};
 
+/// The crate's splitter's name (goals are checked against it).
+pub const ASYNCORE_SPLITTER: &str = "asyncore-splitter";
+
 /// A splitter under test, fed one chunk at a time: returns the number of
 /// terminators it found in that chunk (it carries its own state across chunks).
 pub type Feed = Box<dyn FnMut(&[u8]) -> usize>;

@@ -66,6 +66,10 @@ pub const MIO: &str = "mio";
 pub const TOKIO: &str = "tokio";
 /// The tokio_util `LinesCodec` baseline.
 pub const LINES_CODEC: &str = "tokio-lines";
+/// The crate's `Dispatcher` echo server (goals are checked against this name).
+pub const ASYNCORE: &str = "asyncore";
+/// The crate's `AsyncChat` line-echo server (goals are checked against this name).
+pub const ASYNCHAT: &str = "asyncore-chat";
 
 /// Every server, in table order.
 pub const SERVERS: &[Server] = &[
