@@ -267,7 +267,8 @@ pub struct Window<'a> {
     ended: Option<Sample>,
 }
 
-type Sample = (Instant, CpuSample, CpuSample);
+/// Time, server CPU, client CPU, machine-wide busy ticks.
+type Sample = (Instant, CpuSample, CpuSample, Option<u64>);
 
 /// What the server used in a window.
 #[derive(Clone, Copy, Debug, Default)]
@@ -282,6 +283,9 @@ pub struct Measured {
     pub cpu_secs: f64,
     /// Load-generating thread CPU seconds in all.
     pub client_cpu_secs: f64,
+    /// CPU seconds the rest of the machine used meanwhile (other processes and
+    /// tenants, kernel threads, steal): a noisy run shows here.
+    pub other_cpu_secs: f64,
 }
 
 impl<'a> Window<'a> {
@@ -318,7 +322,7 @@ impl<'a> Window<'a> {
 
     fn sample(&self, now: Instant) -> Sample {
         let client = self.client.cpu().unwrap_or_default();
-        (now, self.server.cpu(), client)
+        (now, self.server.cpu(), client, sys::machine_busy_ticks())
     }
 
     /// How long a poll may sleep at `now` without missing a boundary.
@@ -334,7 +338,7 @@ impl<'a> Window<'a> {
 
     /// The server's use of the finished window.
     pub fn measured(&self) -> Measured {
-        let (Some((t0, s0, k0)), Some((t1, s1, k1))) = (self.began, self.ended) else {
+        let (Some((t0, s0, k0, m0)), Some((t1, s1, k1, m1))) = (self.began, self.ended) else {
             return Measured::default();
         };
         let hz = sys::clock_ticks_per_second() as f64;
@@ -343,12 +347,19 @@ impl<'a> Window<'a> {
             (Some(x), Some(y)) => y.saturating_sub(x) as f64 / 1e9,
             _ => ticks(a.user_ticks + a.sys_ticks, b.user_ticks + b.sys_ticks),
         };
+        let cpu_secs = total(&s0, &s1);
+        let client_cpu_secs = total(&k0, &k1);
+        let other_cpu_secs = match (m0, m1) {
+            (Some(a), Some(b)) => (ticks(a, b) - cpu_secs - client_cpu_secs).max(0.0),
+            _ => f64::NAN,
+        };
         Measured {
             secs: (t1 - t0).as_secs_f64(),
             user_secs: ticks(s0.user_ticks, s1.user_ticks),
             sys_secs: ticks(s0.sys_ticks, s1.sys_ticks),
-            cpu_secs: total(&s0, &s1),
-            client_cpu_secs: total(&k0, &k1),
+            cpu_secs,
+            client_cpu_secs,
+            other_cpu_secs,
         }
     }
 }

@@ -93,6 +93,18 @@ fn main() -> ExitCode {
         "{pass} goals passed, {miss} missed; finished in {:.1} s",
         started.elapsed().as_secs_f64()
     );
+    let (noisy, runs) = tables.iter().fold((0, 0), |(n, r), t| {
+        let (above, all) = t.rounds_above(scenarios::OTHER_CPU, scenarios::NOISY_OTHER_CPU);
+        (n + above, r + all)
+    });
+    if noisy > 0 {
+        println!(
+            "note: in {noisy} of {runs} socket runs the rest of the machine used more than {}% \
+             of a CPU (column '{}'); those figures are noisy, rerun on a quiet machine",
+            scenarios::NOISY_OTHER_CPU,
+            scenarios::OTHER_CPU
+        );
+    }
     if tables.iter().any(report::Table::failed) {
         eprintln!("some runs FAILED (see the tables)");
         return ExitCode::FAILURE;

@@ -146,6 +146,17 @@ impl Table {
         }
     }
 
+    /// How many recorded rounds have `column` above `limit`, and how many rounds
+    /// were recorded in all.
+    pub fn rounds_above(&self, column: &str, limit: f64) -> (usize, usize) {
+        let Some(c) = self.columns.iter().position(|col| col.name == column) else {
+            return (0, 0);
+        };
+        let rounds = self.rows.iter().flat_map(|r| &r.rounds);
+        let above = rounds.clone().filter(|values| values[c] > limit).count();
+        (above, rounds.count())
+    }
+
     fn shown(&self) -> impl Iterator<Item = &Column> {
         self.columns.iter().filter(|c| c.combine != Combine::Hidden)
     }

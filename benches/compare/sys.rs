@@ -124,3 +124,18 @@ pub fn pin_current_thread(cpu: usize) -> io::Result<()> {
     set.set(cpu);
     rustix::thread::sched_setaffinity(None, &set).map_err(io::Error::from)
 }
+
+/// Clock ticks every CPU of the machine spent on anything but idling so far
+/// (user, nice, system, irq, softirq and steal from the `cpu` line of /proc/stat).
+pub fn machine_busy_ticks() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().next()?.strip_prefix("cpu ")?;
+    let fields: Vec<u64> = line
+        .split_whitespace()
+        .map(|f| f.parse().ok())
+        .collect::<Option<_>>()?;
+    // user nice system idle iowait irq softirq steal [guest guest_nice]: guest
+    // time is already inside user and nice.
+    let busy = fields.iter().take(8).sum::<u64>() - fields.get(3)? - fields.get(4)?;
+    Some(busy)
+}

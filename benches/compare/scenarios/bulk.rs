@@ -11,7 +11,7 @@ use crate::load::stream::{self, Spec};
 use crate::report::Table;
 use crate::servers::{MIO, Protocol, Server};
 
-use super::{cpu_columns, cpu_values, median, progress, rounds_text, servers, timing};
+use super::{cpu_columns, cpu_values, median, progress, round_order, rounds_text, servers, timing};
 
 /// Connections streaming at once.
 pub const CONNS: usize = 4;
@@ -36,8 +36,9 @@ pub fn run(cfg: &Config) -> Vec<Table> {
     )
     .ratio("MB/s", MIO)
     .ratio("user µs/MB", MIO);
+    let servers = servers(cfg, Protocol::Echo);
     for round in 1..=cfg.rounds {
-        for server in servers(cfg, Protocol::Echo) {
+        for server in round_order(&servers, round) {
             let outcome = once(server, &spec, cfg);
             progress("bulk", server.name, round, &outcome);
             table.record(server.name, outcome);

@@ -24,7 +24,7 @@ use crate::report::Table;
 use crate::servers::{MIO, Protocol, Server};
 use crate::sys;
 
-use super::{cpu_columns, cpu_values, median, progress, rounds_text, servers, timing};
+use super::{cpu_columns, cpu_values, median, progress, round_order, rounds_text, servers, timing};
 
 /// File descriptors kept free for everything else in the process.
 const FD_MARGIN: u64 = 256;
@@ -58,8 +58,9 @@ pub fn run(cfg: &Config) -> Vec<Table> {
     table
         .notes
         .push("B/idle conn: growth of the server process's VmRSS while the idle connections open, / connections".into());
+    let servers = servers(cfg, Protocol::Echo);
     for round in 1..=cfg.rounds {
-        for server in servers(cfg, Protocol::Echo) {
+        for server in round_order(&servers, round) {
             let outcome = once(server, idle, timing(cfg));
             progress("idle", server.name, round, &outcome);
             table.record(server.name, outcome);

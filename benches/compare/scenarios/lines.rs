@@ -13,7 +13,7 @@ use crate::load::stream::{self, Spec};
 use crate::report::Table;
 use crate::servers::{LINES_CODEC, Protocol, Server};
 
-use super::{cpu_columns, cpu_values, median, progress, rounds_text, servers, timing};
+use super::{cpu_columns, cpu_values, median, progress, round_order, rounds_text, servers, timing};
 
 /// Connections.
 pub const CONNS: usize = 100;
@@ -42,8 +42,9 @@ pub fn run(cfg: &Config) -> Vec<Table> {
     )
     .ratio("lines/s", LINES_CODEC)
     .ratio("user µs/line", LINES_CODEC);
+    let servers = servers(cfg, Protocol::Lines);
     for round in 1..=cfg.rounds {
-        for server in servers(cfg, Protocol::Lines) {
+        for server in round_order(&servers, round) {
             let outcome = once(server, &spec, cfg);
             progress("lines", server.name, round, &outcome);
             table.record(server.name, outcome);

@@ -65,6 +65,17 @@ pub fn timing(cfg: &Config) -> Timing {
     }
 }
 
+/// The servers in the order round `round` (from 1) runs them: reversed every
+/// other round, so that slow drifts of the machine (other tenants coming and
+/// going) weigh on every server alike.
+pub fn round_order<T: Copy>(items: &[T], round: usize) -> Vec<T> {
+    let mut order = items.to_vec();
+    if round % 2 == 0 {
+        order.reverse();
+    }
+    order
+}
+
 /// "median of 3 rounds × 2.0 s" for titles.
 pub fn rounds_text(cfg: &Config) -> String {
     format!(
@@ -83,16 +94,24 @@ pub const fn median(name: &'static str, decimals: usize) -> Spec {
     (name, decimals, Combine::Median)
 }
 
+/// The column of CPU used by the rest of the machine during a run.
+pub const OTHER_CPU: &str = "other cpu%";
+
+/// A run during which the rest of the machine used more than this share of one
+/// CPU (in percent) is counted as noisy in the closing summary.
+pub const NOISY_OTHER_CPU: f64 = 25.0;
+
 /// Server CPU columns shared by the socket scenarios, for operations named `op`:
 /// user, system and total server CPU per operation (pooled over the rounds), then
-/// the server's and the client's CPU use in percent of the window (a client near
-/// 100% means the load generator, not the server, set the pace), then the hidden
-/// operation count.
-pub fn cpu_columns(op: &str) -> [Spec; 6] {
+/// the server's, the client's and the rest of the machine's CPU use in percent of
+/// one CPU over the window (a client near 100% means the load generator, not the
+/// server, set the pace; a high "other" means other tenants disturbed the run),
+/// then the hidden operation count.
+pub fn cpu_columns(op: &str) -> [Spec; 7] {
     // Column names must be 'static; the few operation names are spelled out.
     let ([user, sys, cpu], decimals) = match op {
         "rt" => (["user µs/rt", "sys µs/rt", "cpu µs/rt"], 2),
-        "MB" => (["user µs/MB", "sys µs/MB", "cpu µs/MB"], 0),
+        "MB" => (["user µs/MB", "sys µs/MB", "cpu µs/MB"], 1),
         "line" => (["user µs/line", "sys µs/line", "cpu µs/line"], 3),
         _ => unreachable!("no CPU columns for {op}"),
     };
@@ -103,12 +122,13 @@ pub fn cpu_columns(op: &str) -> [Spec; 6] {
         (cpu, decimals, pooled),
         median("srv cpu%", 0),
         median("cli cpu%", 0),
+        median(OTHER_CPU, 0),
         (OPS, 0, Combine::Hidden),
     ]
 }
 
 /// The values for [`cpu_columns`], for `ops` operations in the window.
-pub fn cpu_values(m: &Measured, ops: f64) -> [f64; 6] {
+pub fn cpu_values(m: &Measured, ops: f64) -> [f64; 7] {
     let per_op = |secs: f64| {
         if ops > 0.0 {
             secs * 1e6 / ops
@@ -122,6 +142,7 @@ pub fn cpu_values(m: &Measured, ops: f64) -> [f64; 6] {
         per_op(m.cpu_secs),
         100.0 * m.cpu_secs / m.secs,
         100.0 * m.client_cpu_secs / m.secs,
+        100.0 * m.other_cpu_secs / m.secs,
         ops,
     ]
 }

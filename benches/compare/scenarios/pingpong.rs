@@ -11,7 +11,7 @@ use crate::load;
 use crate::report::Table;
 use crate::servers::{MIO, Protocol, Server, TOKIO};
 
-use super::{cpu_columns, cpu_values, median, progress, rounds_text, servers, timing};
+use super::{cpu_columns, cpu_values, median, progress, round_order, rounds_text, servers, timing};
 
 /// Connection counts, one table each.
 pub const CONNS: [usize; 3] = [1, 100, 1000];
@@ -37,7 +37,7 @@ pub fn run(cfg: &Config) -> Vec<Table> {
         .ratio("user µs/rt", MIO)
         .ratio("user µs/rt", TOKIO);
         for round in 1..=cfg.rounds {
-            for server in &servers {
+            for server in round_order(&servers, round) {
                 let outcome = once(server, conns, timing(cfg));
                 progress(
                     &format!("pingpong {conns} conns"),

@@ -12,7 +12,7 @@ use std::time::Instant;
 use crate::config::Config;
 use crate::report::{Spec, Table};
 
-use super::{median, progress};
+use super::{median, progress, round_order};
 
 /// The crate's splitter's name (goals are checked against it).
 pub const ASYNCORE_SPLITTER: &str = "asyncore-splitter";
@@ -70,7 +70,7 @@ pub fn run(cfg: &Config) -> Vec<Table> {
         .notes
         .push("memchr: memchr::memchr over each chunk, counting b'\\n' (a 1-byte terminator needs no state across chunks)".into());
     for round in 1..=cfg.rounds {
-        for splitter in SPLITTERS {
+        for splitter in round_order(&SPLITTERS.iter().collect::<Vec<_>>(), round) {
             let outcome = CHUNKS
                 .iter()
                 .map(|&(chunk, _)| {
