@@ -114,6 +114,7 @@ pub fn print(tables: &[Table]) -> (usize, usize) {
             println!("  ----  {what}  (no figure for {} yet)", g.server);
             continue;
         };
+        let decimals = table.decimals(g.column);
         let (ok, shown) = match g.check {
             AtLeastTimes(b, x) | AtMostTimes(b, x) => {
                 let Some(base) = table.value(b, g.column) else {
@@ -121,21 +122,20 @@ pub fn print(tables: &[Table]) -> (usize, usize) {
                     continue;
                 };
                 let ratio = value / base;
+                if !ratio.is_finite() || value <= 0.0 {
+                    // A CPU figure of 0 means less than the tick sampling resolves.
+                    println!("  ----  {what}  (below measurement resolution: {value} vs {base})");
+                    continue;
+                }
                 let ok = match g.check {
                     AtLeastTimes(..) => ratio >= x,
                     _ => ratio <= x,
                 };
-                (
-                    ok,
-                    format!(
-                        "{ratio:.2}x ({} vs {})",
-                        number(Some(value), 2),
-                        number(Some(base), 2)
-                    ),
-                )
+                let (v, b) = (number(Some(value), decimals), number(Some(base), decimals));
+                (ok, format!("{ratio:.2}x ({v} vs {b})"))
             }
-            AtLeast(v) => (value >= v, number(Some(value), 2)),
-            Below(v) => (value < v, number(Some(value), 0)),
+            AtLeast(v) => (value >= v, number(Some(value), decimals)),
+            Below(v) => (value < v, number(Some(value), decimals)),
         };
         if ok {
             pass += 1;

@@ -146,6 +146,14 @@ impl Table {
         }
     }
 
+    /// The decimals `column` is shown with.
+    pub fn decimals(&self, column: &str) -> usize {
+        self.columns
+            .iter()
+            .find(|c| c.name == column)
+            .map_or(2, |c| c.decimals)
+    }
+
     /// How many recorded rounds have `column` above `limit`, and how many rounds
     /// were recorded in all.
     pub fn rounds_above(&self, column: &str, limit: f64) -> (usize, usize) {
