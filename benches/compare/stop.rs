@@ -5,9 +5,9 @@
 //! `Notify`, a write to a pipe its loop watches). Both see the same signal.
 //!
 //! Registered wake-ups are kept until the last clone of the `Stop` is dropped, and
-//! the server holds one until it returns. That matters for a mio `Waker`: if its
-//! eventfd were closed right after the wake, epoll would forget the pending event
-//! and a server about to poll would sleep forever.
+//! the harness keeps one until the server has returned. That matters for a mio
+//! `Waker`: if its eventfd were closed right after the wake, epoll would forget the
+//! pending event and a server about to poll would sleep forever.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
