@@ -1,0 +1,218 @@
+//! The crate in one loop: `cargo run --example demo`.
+//!
+//! One map holds a listening echo server and several clients, all on loopback. The
+//! clients connect, send a greeting, read the echo and close; one client connects to
+//! a port where nothing listens and its refusal reaches `handle_error`. Every event
+//! is printed as it happens, then a summary. Exits 0 within seconds.
+
+use std::cell::RefCell;
+use std::net::{SocketAddr, TcpListener};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use asyncore::{Channel, Dispatcher, Domain, Error, Map, Result, SockAddr, Socket, Type};
+
+/// What happened, in order; shared by every channel.
+#[derive(Default)]
+struct Account {
+    lines: Vec<String>,
+    echoed: usize,
+    refused: usize,
+    closed: usize,
+}
+
+type Shared = Rc<RefCell<Account>>;
+
+fn say(account: &Shared, who: &str, what: String) {
+    let line = format!("{who:>10} | {what}");
+    println!("{line}");
+    account.borrow_mut().lines.push(line);
+}
+
+/// The server side of one connection: echoes what it reads.
+struct EchoHandler {
+    chan: Channel,
+    name: String,
+    pending: Vec<u8>,
+    account: Shared,
+}
+
+impl Dispatcher for EchoHandler {
+    fn channel(&self) -> &Channel {
+        &self.chan
+    }
+    fn channel_mut(&mut self) -> &mut Channel {
+        &mut self.chan
+    }
+    fn writable(&mut self) -> bool {
+        !self.pending.is_empty()
+    }
+    fn handle_read(&mut self) -> Result<()> {
+        let data = self.chan.recv(8192)?;
+        if !data.is_empty() {
+            say(&self.account, &self.name, format!("read {} bytes", data.len()));
+            self.pending.extend_from_slice(&data);
+        }
+        Ok(())
+    }
+    fn handle_write(&mut self) -> Result<()> {
+        let n = self.chan.send(&self.pending)?;
+        self.pending.drain(..n);
+        say(&self.account, &self.name, format!("echoed {n} bytes"));
+        Ok(())
+    }
+    fn handle_close(&mut self) -> Result<()> {
+        say(&self.account, &self.name, "peer closed; closing".into());
+        self.chan.close();
+        Ok(())
+    }
+}
+
+/// The listening channel: each accepted connection joins the map as an EchoHandler.
+struct EchoServer {
+    chan: Channel,
+    accepted: usize,
+    account: Shared,
+}
+
+impl Dispatcher for EchoServer {
+    fn channel(&self) -> &Channel {
+        &self.chan
+    }
+    fn channel_mut(&mut self) -> &mut Channel {
+        &mut self.chan
+    }
+    fn handle_accepted(&mut self, sock: Socket, addr: SockAddr) -> Result<()> {
+        self.accepted += 1;
+        let name = format!("echo #{}", self.accepted);
+        let peer = addr.as_socket().map(|a| a.to_string()).unwrap_or_default();
+        say(&self.account, "server", format!("accepted {peer} as {name}"));
+        let handler = EchoHandler {
+            chan: Channel::from_socket(sock)?,
+            name,
+            pending: Vec::new(),
+            account: self.account.clone(),
+        };
+        self.chan.map().expect("in a map").add(handler)?;
+        Ok(())
+    }
+}
+
+/// A client: connects, sends its greeting, waits for the echo, closes.
+struct Client {
+    chan: Channel,
+    name: String,
+    out: Vec<u8>,
+    expected: usize,
+    got: Vec<u8>,
+    account: Shared,
+}
+
+impl Client {
+    fn start(name: &str, addr: SocketAddr, greeting: &str, account: &Shared) -> Result<Client> {
+        let mut chan = Channel::new();
+        chan.create_socket(Domain::IPV4, Type::STREAM)?;
+        chan.connect(addr)?;
+        say(account, name, format!("connecting to {addr}"));
+        Ok(Client {
+            chan,
+            name: name.into(),
+            out: greeting.as_bytes().to_vec(),
+            expected: greeting.len(),
+            got: Vec::new(),
+            account: account.clone(),
+        })
+    }
+}
+
+impl Dispatcher for Client {
+    fn channel(&self) -> &Channel {
+        &self.chan
+    }
+    fn channel_mut(&mut self) -> &mut Channel {
+        &mut self.chan
+    }
+    fn writable(&mut self) -> bool {
+        !self.chan.connected || !self.out.is_empty()
+    }
+    fn handle_connect(&mut self) -> Result<()> {
+        say(&self.account, &self.name, "connected".into());
+        Ok(())
+    }
+    fn handle_write(&mut self) -> Result<()> {
+        let n = self.chan.send(&self.out)?;
+        let sent = String::from_utf8_lossy(&self.out[..n]).into_owned();
+        self.out.drain(..n);
+        say(&self.account, &self.name, format!("sent {sent:?}"));
+        Ok(())
+    }
+    fn handle_read(&mut self) -> Result<()> {
+        let data = self.chan.recv(8192)?;
+        self.got.extend_from_slice(&data);
+        if self.got.len() >= self.expected {
+            let echo = String::from_utf8_lossy(&self.got).into_owned();
+            say(&self.account, &self.name, format!("got the echo {echo:?}; closing"));
+            let mut a = self.account.borrow_mut();
+            a.echoed += 1;
+            a.closed += 1;
+            drop(a);
+            self.chan.close();
+        }
+        Ok(())
+    }
+    fn handle_error(&mut self, err: Error) {
+        say(&self.account, &self.name, format!("handle_error: {err}"));
+        self.account.borrow_mut().refused += 1;
+        self.chan.close();
+    }
+}
+
+fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
+    let account = Shared::default();
+    let map = Map::new()?;
+
+    let mut chan = Channel::new();
+    chan.create_socket(Domain::IPV4, Type::STREAM)?;
+    chan.set_reuse_addr();
+    chan.bind("127.0.0.1:0".parse::<SocketAddr>()?)?;
+    chan.listen(16)?;
+    let addr = chan.local_addr()?.as_socket().expect("an IP address");
+    say(&account, "server", format!("listening on {addr}"));
+    let server = map.add(EchoServer {
+        chan,
+        accepted: 0,
+        account: account.clone(),
+    })?;
+
+    let greetings = ["hello", "bonjour", "hallo"];
+    for (i, g) in greetings.iter().enumerate() {
+        map.add(Client::start(&format!("client {}", i + 1), addr, g, &account)?)?;
+    }
+    // A port where nothing listens: bound, then released.
+    let refused = TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    map.add(Client::start("refused", refused, "anyone?", &account)?)?;
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let done = |a: &Account| a.echoed + a.refused == greetings.len() + 1;
+    while !done(&account.borrow()) || map.len() > 1 {
+        if Instant::now() > deadline {
+            return Err(format!("demo did not finish: {map:?}").into());
+        }
+        asyncore::loop_(Some(Duration::from_millis(100)), false, Some(&map), Some(1))?;
+    }
+    say(&account, "server", "all clients done; closing".into());
+    server.close();
+    asyncore::loop_(Some(Duration::from_millis(100)), false, Some(&map), None)?;
+
+    let a = account.borrow();
+    println!();
+    println!(
+        "summary: {} connections echoed, {} refused connection handled by handle_error, \
+         {} events logged, map empty: {}",
+        a.echoed,
+        a.refused,
+        a.lines.len(),
+        map.is_empty()
+    );
+    Ok(())
+}
