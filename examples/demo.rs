@@ -50,7 +50,11 @@ impl Dispatcher for EchoHandler {
     fn handle_read(&mut self) -> Result<()> {
         let data = self.chan.recv(8192)?;
         if !data.is_empty() {
-            say(&self.account, &self.name, format!("read {} bytes", data.len()));
+            say(
+                &self.account,
+                &self.name,
+                format!("read {} bytes", data.len()),
+            );
             self.pending.extend_from_slice(&data);
         }
         Ok(())
@@ -86,7 +90,11 @@ impl Dispatcher for EchoServer {
         self.accepted += 1;
         let name = format!("echo #{}", self.accepted);
         let peer = addr.as_socket().map(|a| a.to_string()).unwrap_or_default();
-        say(&self.account, "server", format!("accepted {peer} as {name}"));
+        say(
+            &self.account,
+            "server",
+            format!("accepted {peer} as {name}"),
+        );
         let handler = EchoHandler {
             chan: Channel::from_socket(sock)?,
             name,
@@ -151,7 +159,11 @@ impl Dispatcher for Client {
         self.got.extend_from_slice(&data);
         if self.got.len() >= self.expected {
             let echo = String::from_utf8_lossy(&self.got).into_owned();
-            say(&self.account, &self.name, format!("got the echo {echo:?}; closing"));
+            say(
+                &self.account,
+                &self.name,
+                format!("got the echo {echo:?}; closing"),
+            );
             let mut a = self.account.borrow_mut();
             a.echoed += 1;
             a.closed += 1;
@@ -186,7 +198,12 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
 
     let greetings = ["hello", "bonjour", "hallo"];
     for (i, g) in greetings.iter().enumerate() {
-        map.add(Client::start(&format!("client {}", i + 1), addr, g, &account)?)?;
+        map.add(Client::start(
+            &format!("client {}", i + 1),
+            addr,
+            g,
+            &account,
+        )?)?;
     }
     // A port where nothing listens: bound, then released.
     let refused = TcpListener::bind("127.0.0.1:0")?.local_addr()?;

@@ -1,0 +1,150 @@
+//! Porting a Python asyncore program: a step-by-step guide and a name-by-name map.
+//!
+//! # Step by step
+//!
+//! Take the echo server from Python's asyncore docs:
+//!
+//! ```python
+//! class EchoHandler(asyncore.dispatcher_with_send):
+//!     def handle_read(self):
+//!         data = self.recv(8192)
+//!         if data:
+//!             self.send(data)
+//!
+//! class EchoServer(asyncore.dispatcher):
+//!     def __init__(self, host, port):
+//!         asyncore.dispatcher.__init__(self)
+//!         self.create_socket()
+//!         self.set_reuse_addr()
+//!         self.bind((host, port))
+//!         self.listen(5)
+//!
+//!     def handle_accepted(self, sock, addr):
+//!         handler = EchoHandler(sock)
+//!
+//! server = EchoServer('localhost', 8080)
+//! asyncore.loop()
+//! ```
+//!
+//! 1. **A class becomes a struct holding a [`Channel`]**, the socket half of Python's
+//!    `dispatcher`, and an `impl` [`Dispatcher`] with the two accessors. Python's
+//!    `self.send(...)` becomes `self.chan.send(...)`.
+//! 2. **`__init__` becomes a constructor** that creates the socket on the channel; the
+//!    object joins the map when you [`add`](crate::Map::add) it (Python's constructor
+//!    did both).
+//! 3. **Handlers return [`Result`](crate::Result)**: `?` passes failures to
+//!    `handle_error`, as an exception would. Override only what the Python class did.
+//! 4. **`handle_accepted(sock, addr)`** wraps the socket with
+//!    [`Channel::from_socket`] (Python's `dispatcher(sock)`) and adds the handler to the
+//!    listener's map.
+//! 5. **`asyncore.loop()`** is [`loop_`](crate::loop_)`(timeout, use_poll, map, count)`.
+//!
+//! ```
+//! use std::net::SocketAddr;
+//! use asyncore::{Channel, Dispatcher, DispatcherWithSend, Domain, Result, SockAddr, Socket, Type};
+//!
+//! struct EchoHandler {
+//!     out: DispatcherWithSend,
+//! }
+//!
+//! impl Dispatcher for EchoHandler {
+//!     fn channel(&self) -> &Channel { self.out.channel() }
+//!     fn channel_mut(&mut self) -> &mut Channel { self.out.channel_mut() }
+//!     fn writable(&mut self) -> bool { self.out.writable() }
+//!     fn handle_write(&mut self) -> Result<()> { self.out.handle_write() }
+//!
+//!     fn handle_read(&mut self) -> Result<()> {
+//!         let data = self.out.channel_mut().recv(8192)?;
+//!         if !data.is_empty() {
+//!             self.out.send(&data)?;
+//!         }
+//!         Ok(())
+//!     }
+//! }
+//!
+//! struct EchoServer {
+//!     chan: Channel,
+//! }
+//!
+//! impl EchoServer {
+//!     fn new(addr: SocketAddr) -> std::io::Result<EchoServer> {
+//!         let mut chan = Channel::new();
+//!         chan.create_socket(Domain::for_address(addr), Type::STREAM)?;
+//!         chan.set_reuse_addr();
+//!         chan.bind(addr)?;
+//!         chan.listen(5)?;
+//!         Ok(EchoServer { chan })
+//!     }
+//! }
+//!
+//! impl Dispatcher for EchoServer {
+//!     fn channel(&self) -> &Channel { &self.chan }
+//!     fn channel_mut(&mut self) -> &mut Channel { &mut self.chan }
+//!
+//!     fn handle_accepted(&mut self, sock: Socket, _addr: SockAddr) -> Result<()> {
+//!         let handler = EchoHandler { out: DispatcherWithSend::new(Channel::from_socket(sock)?) };
+//!         self.chan.map().expect("in a map").add(handler)?;
+//!         Ok(())
+//!     }
+//! }
+//!
+//! # fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
+//! let server = asyncore::add(EchoServer::new("127.0.0.1:0".parse()?)?)?;
+//! // asyncore::loop_(Some(std::time::Duration::from_secs(30)), false, None, None)?;
+//! # server.close();
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Python names, Rust names
+//!
+//! ## asyncore
+//!
+//! | Python | Rust |
+//! |---|---|
+//! | `asyncore.loop(timeout, use_poll, map, count)` | [`loop_`](crate::loop_)`(Option<Duration>, bool, Option<&Map>, Option<usize>)`; [`Map::run`](crate::Map::run) |
+//! | `asyncore.poll(timeout, map)`, `poll2` | [`Map::poll`](crate::Map::poll) (one pass) |
+//! | `asyncore.socket_map` | [`Map::global`](crate::Map::global) |
+//! | a map `{}` passed as `map=` | [`Map::new`](crate::Map::new) |
+//! | `asyncore.close_all(map, ignore_all)` | [`close_all`](crate::close_all) |
+//! | `asyncore.ExitNow` | [`Error::ExitNow`](crate::Error::ExitNow), returned from a handler |
+//! | `class X(asyncore.dispatcher)` | a struct holding a [`Channel`], `impl Dispatcher for X` |
+//! | `dispatcher(sock, map)` | [`Channel::from_socket`] then [`Map::add`](crate::Map::add) |
+//! | `dispatcher.add_channel(map)` | [`Map::add`](crate::Map::add), [`add`](crate::add) (global map) |
+//! | `dispatcher.del_channel()` | [`Channel::del_channel`] |
+//! | `create_socket(family, type)` | [`Channel::create_socket`]`(Domain, Type)` |
+//! | `set_socket(sock)` | [`Channel::set_socket`] |
+//! | `set_reuse_addr()` | [`Channel::set_reuse_addr`] |
+//! | `bind(addr)`, `listen(n)` | [`Channel::bind`], [`Channel::listen`] |
+//! | `connect(addr)` | [`Channel::connect`] |
+//! | `accept()` | [`Channel::accept`] (`Ok(None)` when nothing waits) |
+//! | `send(data)` | [`Channel::send`] (0 when it would block), [`Channel::send_vectored`] |
+//! | `recv(n)` | [`Channel::recv`], [`Channel::recv_into`] (empty / 0: closed) |
+//! | `close()` | [`Dispatcher::close`], [`Channel::close`], [`Handle::close`](crate::Handle::close) |
+//! | `connected`, `accepting`, `connecting`, `addr` | the same fields of [`Channel`] |
+//! | `readable()`, `writable()` | [`Dispatcher::readable`], [`Dispatcher::writable`] |
+//! | `handle_read/write/expt/connect/close/accept` | the same methods of [`Dispatcher`] |
+//! | `handle_accepted(sock, addr)` | [`Dispatcher::handle_accepted`]`(Socket, SockAddr)` |
+//! | `handle_error()` | [`Dispatcher::handle_error`]`(Error)` |
+//! | `log(msg)`, `log_info(msg, type)` | [`Dispatcher::log`], [`Dispatcher::log_info`] (the `log` crate) |
+//! | `compact_traceback()` | the description `handle_error` logs: type, channel, failure and, for a panic, the handler it happened in |
+//! | `dispatcher_with_send` | [`DispatcherWithSend`](crate::DispatcherWithSend) |
+//! | `file_wrapper`, `file_dispatcher(fd)` | [`FileWrapper`](crate::FileWrapper), [`Channel::from_file`] |
+//! | `repr(dispatcher)` | `{:?}` of a [`Channel`]: `Channel(listening 127.0.0.1:8080, fd 5)` |
+//!
+//! # What differs from Python, and why
+//!
+//! - **Handlers return `Result`** instead of raising; a panic is caught and treated as
+//!   an exception would be (`handle_error`), so one channel's bug costs that channel.
+//! - **`handle_close` after `send`/`recv` finds the peer gone** runs when the current
+//!   handler returns, not inside the call: the handler is borrowed while it runs.
+//! - **An immediate connect** is reported by the loop's next pass, the same way as one
+//!   that completes later.
+//! - **Predicates** are consulted for the channels whose answer can matter each pass
+//!   (see [`event_loop`](crate::event_loop)); [`Map::set_consult_all`](crate::Map::set_consult_all)
+//!   restores Python's "every channel, every pass".
+//! - **Threads**: maps and handles are `!Send`; a handler's state cannot be touched
+//!   from another thread by mistake.
+
+#[allow(unused_imports)]
+use crate::{Channel, Dispatcher};
