@@ -148,8 +148,8 @@ pub fn loop_(
 /// let (t, m) = (ticks.clone(), me.clone());
 /// let ticker = tasks.call_every(Duration::from_millis(5), move || {
 ///     t.set(t.get() + 1);
-///     if t.get() == 3 {
-///         m.borrow().as_ref().map(TaskHandle::cancel); // a task may cancel itself
+///     if let (3, Some(me)) = (t.get(), m.borrow().as_ref()) {
+///         me.cancel(); // a task may cancel itself
 ///     }
 /// });
 /// *me.borrow_mut() = Some(ticker);

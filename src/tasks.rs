@@ -9,19 +9,23 @@
 //! `loop(timeout, map, tasks, count)`. A loop goes on while its map has channels *or*
 //! its tasks are pending; with no channel it sleeps until the next deadline.
 //!
-//! | astm.asynclib                  | here                                   |
-//! |--------------------------------|----------------------------------------|
-//! | `call_later(seconds, target)`  | [`call_later`], [`Tasks::call_later`]  |
-//! | `call_every(seconds, target)`  | [`call_every`], [`Tasks::call_every`]  |
-//! | `task.call()`                  | [`TaskHandle::call_now`]               |
-//! | `task.reset()`                 | [`TaskHandle::reset`]                  |
-//! | `task.delay(seconds)`          | [`TaskHandle::delay`] (see its notes)  |
-//! | `task.cancel()`                | [`TaskHandle::cancel`]                 |
-//! | `not task.cancelled`           | [`TaskHandle::is_pending`] / [`TaskHandle::active`] |
+//! | astm.asynclib                       | here                                             |
+//! |-------------------------------------|--------------------------------------------------|
+//! | `call_later(seconds, target)`       | [`call_later`], [`Tasks::call_later`]            |
+//! | `call_later(..., _tasks=tasks)`     | [`Tasks::call_later`] on an explicit [`Tasks`]   |
+//! | (none; pyftpdlib's `CallEvery`)     | [`call_every`], [`Tasks::call_every`]            |
+//! | `task.call()`                       | [`TaskHandle::call_now`] (see its notes)         |
+//! | `task.reset()`                      | [`TaskHandle::reset`]                            |
+//! | `task.delay(seconds)`               | [`TaskHandle::delay`] (see its notes)            |
+//! | `task.cancel()`                     | [`TaskHandle::cancel`]                           |
+//! | `not task.cancelled`                | [`TaskHandle::is_pending`], [`TaskHandle::active`] |
+//! | `task.timeout`                      | [`TaskHandle::deadline`]                         |
+//! | `loop(timeout, map, tasks, count)`  | [`loop_with_tasks`](crate::loop_with_tasks)      |
 //!
 //! Unlike astm, deadlines are on the monotonic clock ([`Instant`]), so changing the
-//! wall clock moves no task, and cancelling, resetting or delaying a task costs
-//! O(log n) at most, never a scan of the queue.
+//! wall clock moves no task; cancelling, resetting or delaying a task never scans the
+//! queue (O(1) amortized, O(log n) when a deadline moves earlier); and a loop whose
+//! map is empty sleeps until the next deadline instead of spinning.
 //!
 //! # Callbacks
 //!
@@ -29,9 +33,9 @@
 //! [`Handle`](crate::Handle)s and reach channels. It runs on the loop's thread, between
 //! handlers, never while a handler runs, so borrowing a channel from a task succeeds.
 //! It may schedule, reset and cancel tasks, itself included. Tasks due at the same
-//! instant run in the order they were scheduled. A task scheduled by a running task
-//! runs in a later pass, even if it is due at once, so a task that keeps rescheduling
-//! itself cannot starve the channels.
+//! instant run in the order their deadlines were set (by scheduling, `reset` or
+//! `delay`). A task scheduled by a running task runs in a later pass, even if it is
+//! due at once, so a task that keeps rescheduling itself cannot starve the channels.
 //!
 //! A panic in a callback is caught and logged at error level; the loop goes on. A
 //! repeating task that panicked is cancelled, as a channel whose handler failed is
@@ -196,7 +200,8 @@ impl Tasks {
     }
 
     /// Runs `callback` every `interval`, the first time one `interval` from now, until
-    /// the task is [cancelled](TaskHandle::cancel). astm's `call_every(seconds, target)`.
+    /// the task is [cancelled](TaskHandle::cancel). (astm has no repeating calls;
+    /// pyftpdlib, where its `call_later` comes from, calls this `CallEvery`.)
     ///
     /// Runs keep to the original rhythm (the `n`th is due `n × interval` after the
     /// start) as long as the loop keeps up; a run that comes more than an interval
@@ -303,7 +308,7 @@ pub fn call_later(delay: Duration, callback: impl FnMut() + 'static) -> TaskHand
 }
 
 /// Schedules `callback` on this thread's [global tasks](Tasks::global) every
-/// `interval`: astm's `call_every(seconds, target)`. See [`Tasks::call_every`].
+/// `interval`, until cancelled. See [`Tasks::call_every`].
 pub fn call_every(interval: Duration, callback: impl FnMut() + 'static) -> TaskHandle {
     Tasks::global().call_every(interval, callback)
 }
@@ -379,6 +384,10 @@ impl TaskHandle {
     /// interval from now. A panic in the callback is caught and logged, as in the loop.
     ///
     /// # Notes
+    ///
+    /// astm's `call()` leaves the task scheduled, so it runs again at its deadline;
+    /// here a one-shot task runs once. To run it now *and* at its deadline, schedule
+    /// the work twice.
     ///
     /// The callback runs inside the caller, so whatever the caller has borrowed, the
     /// callback cannot borrow: a handler calling `call_now` on a task that closes that
