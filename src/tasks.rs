@@ -107,11 +107,12 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell, RefMut};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::collections::binary_heap::PeekMut;
 use std::fmt;
+use std::ops::{Deref, DerefMut};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
@@ -174,6 +175,7 @@ impl Tasks {
         Tasks {
             queue: Rc::new(Queue {
                 state: RefCell::new(State::default()),
+                pending: Cell::new(0),
             }),
         }
     }
@@ -221,8 +223,7 @@ impl Tasks {
     ) -> TaskHandle {
         let (index, generation) = self
             .queue
-            .state
-            .borrow_mut()
+            .state_mut()
             .insert(deadline, delay, interval, callback);
         TaskHandle {
             queue: Rc::downgrade(&self.queue),
@@ -234,7 +235,7 @@ impl Tasks {
     /// How many tasks are pending: scheduled, and neither cancelled nor (one-shot
     /// tasks) started.
     pub fn len(&self) -> usize {
-        self.queue.state.borrow().pending
+        self.queue.pending.get()
     }
 
     /// True when no task is pending.
@@ -257,7 +258,7 @@ impl Tasks {
     /// Cancels every pending task.
     pub fn clear(&self) {
         let dropped: Vec<Task> = {
-            let mut state = self.queue.state.borrow_mut();
+            let mut state = self.queue.state_mut();
             let state = &mut *state;
             state.heap.clear();
             state.stale = 0;
@@ -352,10 +353,7 @@ impl TaskHandle {
         let Some(queue) = self.queue.upgrade() else {
             return false;
         };
-        let task = queue
-            .state
-            .borrow_mut()
-            .remove(self.index, self.generation, true);
+        let task = queue.state_mut().remove(self.index, self.generation, true);
         // Dropped with no borrow held: the callback's captures may use the tasks.
         task.is_some()
     }
@@ -401,7 +399,7 @@ impl TaskHandle {
         };
         let now = Instant::now();
         let taken = {
-            let mut state = queue.state.borrow_mut();
+            let mut state = queue.state_mut();
             let Some(task) = state.task_mut(self.index, self.generation) else {
                 return false;
             };
@@ -431,7 +429,7 @@ impl TaskHandle {
         let Some(queue) = self.queue.upgrade() else {
             return false;
         };
-        let mut state = queue.state.borrow_mut();
+        let mut state = queue.state_mut();
         let Some(task) = state.task_mut(self.index, self.generation) else {
             return false;
         };
@@ -490,6 +488,33 @@ fn invoke(callback: &mut Callback) -> bool {
 /// entries as there are pending tasks.
 pub(crate) struct Queue {
     state: RefCell<State>,
+    /// `state.pending`, readable without a borrow: the loop checks it every pass.
+    pending: Cell<usize>,
+}
+
+/// A mutable borrow of a queue's state that keeps `Queue::pending` in step.
+struct StateMut<'a> {
+    state: RefMut<'a, State>,
+    pending: &'a Cell<usize>,
+}
+
+impl Deref for StateMut<'_> {
+    type Target = State;
+    fn deref(&self) -> &State {
+        &self.state
+    }
+}
+
+impl DerefMut for StateMut<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        &mut self.state
+    }
+}
+
+impl Drop for StateMut<'_> {
+    fn drop(&mut self) {
+        self.pending.set(self.state.pending);
+    }
 }
 
 #[derive(Default)]
@@ -692,34 +717,37 @@ fn is_live(slots: &[Slot], key: &Key) -> bool {
 }
 
 impl Queue {
+    fn state_mut(&self) -> StateMut<'_> {
+        StateMut {
+            state: self.state.borrow_mut(),
+            pending: &self.pending,
+        }
+    }
+
     /// True when no task is pending; the loop's only per-pass cost when none is.
     pub(crate) fn is_empty(&self) -> bool {
-        self.state.borrow().pending == 0
+        self.pending.get() == 0
     }
 
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        let mut state = self.state.borrow_mut();
-        if state.pending == 0 {
+        if self.is_empty() {
             return None;
         }
-        state.top().map(|key| key.deadline)
+        self.state_mut().top().map(|key| key.deadline)
     }
 
     /// Runs every task due at `now` that was scheduled before this call began.
     pub(crate) fn run_due(&self, now: Instant) -> usize {
-        let cutoff = {
-            let state = self.state.borrow();
-            if state.pending == 0 {
-                return 0;
-            }
-            state.next_seq
-        };
+        if self.is_empty() {
+            return 0;
+        }
+        let cutoff = self.state.borrow().next_seq;
         // Entries due but not to run in this call; allocates only if there are any.
         let mut deferred = Vec::new();
         let mut ran = 0;
         loop {
             let (key, mut callback, repeating) = {
-                let mut state = self.state.borrow_mut();
+                let mut state = self.state_mut();
                 let Some(key) = state.top() else { break };
                 if key.deadline > now {
                     break;
@@ -759,7 +787,7 @@ impl Queue {
             // A one-shot callback is dropped here, with no borrow held.
         }
         if !deferred.is_empty() {
-            let mut state = self.state.borrow_mut();
+            let mut state = self.state_mut();
             state.heap.extend(deferred.into_iter().map(Reverse));
         }
         ran
@@ -769,7 +797,7 @@ impl Queue {
     /// cancelled meanwhile; cancels it if the callback panicked.
     fn restore(&self, index: u32, generation: u32, callback: Callback, ok: bool) {
         let leftover = {
-            let mut state = self.state.borrow_mut();
+            let mut state = self.state_mut();
             match state.task_mut(index, generation) {
                 Some(task) if ok => {
                     task.callback = Some(callback);
