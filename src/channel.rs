@@ -551,6 +551,12 @@ impl Channel {
         }
     }
 
+    /// The channel's id in its map (see [`Map::get`]), while it is in one. A handler
+    /// can hand its own id to code on another thread.
+    pub fn id(&self) -> Option<crate::ChannelId> {
+        self.token().map(crate::ChannelId)
+    }
+
     pub(crate) fn token(&self) -> Option<Token> {
         self.reg.as_ref().map(|r| r.token)
     }

@@ -1,4 +1,20 @@
-//! The loop: [`loop_`] (Python's `asyncore.loop`) and one pass of it.
+//! The loop: [`loop_`] (Python's `asyncore.loop`), [`loop_with_tasks`]
+//! (`astm.asynclib.loop`), and one pass of them.
+//!
+//! # A pass
+//!
+//! 1. Consult the predicates of the channels that may have changed (below).
+//! 2. Poll: not at all if some channel has work left; otherwise for at most the
+//!    `timeout`, cut to the next [task](crate::tasks)'s deadline.
+//! 3. Record the readiness the poller reported. If a [`LoopHandle`](crate::LoopHandle)
+//!    woke the loop, run the closures sent through it.
+//! 4. Dispatch events to the channels that want them.
+//! 5. Run the tasks that are due.
+//!
+//! The loop goes on while the map has channels or the tasks are pending, until
+//! `count` passes have run, or until [`LoopHandle::exit`](crate::LoopHandle::exit).
+//! Without tasks and without a `LoopHandle`, steps 3 and 5 cost one comparison each:
+//! no clock read, no lock, no allocation.
 //!
 //! # Level-triggered behaviour on an edge-triggered poller
 //!
@@ -42,13 +58,15 @@
 //!
 //! An `Err` returned by a handler, or a panic in one (or in a predicate), goes to that
 //! channel's [`handle_error`](crate::Dispatcher::handle_error); the loop goes on with
-//! the other channels. [`Error::ExitNow`] ends the loop and reaches its caller.
+//! the other channels. [`Error::ExitNow`] ends the loop and reaches its caller (the
+//! tasks of that pass do not run; they are still due in the next loop). A panic in a
+//! task or in a closure from a `LoopHandle` is logged; the loop goes on.
 
 use std::any::Any;
 use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mio::Token;
 
@@ -56,6 +74,7 @@ use crate::channel::{HANGUP, PRIORITY, READ, READ_CLOSED, WRITE};
 use crate::dispatcher::Dispatcher;
 use crate::error::{Error, Result};
 use crate::map::{Inner, Map, Shared, WAKE_TOKEN};
+use crate::tasks::{Queue, Tasks};
 
 /// Python's `asyncore.loop(timeout, use_poll, map, count)` (`loop` is a Rust keyword,
 /// hence the trailing underscore).
@@ -65,6 +84,16 @@ use crate::map::{Inner, Map, Shared, WAKE_TOKEN};
 /// events (`None`: until one comes), and not at all while some channel has readiness
 /// it has not consumed. An empty map returns at once. `use_poll` is accepted for
 /// compatibility and changes nothing: mio picks the best poller (epoll on Linux).
+///
+/// The thread's [global tasks](Tasks::global) (those of
+/// [`call_later`](crate::call_later)) run too, as `astm.asynclib.loop` runs its
+/// module-level tasks whatever the map: a pending task keeps the loop going, and an
+/// empty map returns at once only when no task is pending. This is
+/// [`loop_with_tasks`]`(timeout, map, None, count)`; to keep the global tasks out of a
+/// loop, pass it an empty [`Tasks`] there.
+///
+/// A [`LoopHandle::exit`](crate::LoopHandle::exit) from another thread also ends it,
+/// with `Ok(())`.
 ///
 /// # Errors
 ///
@@ -87,16 +116,83 @@ pub fn loop_(
     count: Option<usize>,
 ) -> Result<()> {
     let _ = use_poll;
-    match map {
-        Some(m) => run(m, timeout, count),
-        None => run(&Map::global(), timeout, count),
-    }
+    loop_with_tasks(timeout, map, None, count)
 }
 
-pub(crate) fn run(map: &Map, timeout: Option<Duration>, count: Option<usize>) -> Result<()> {
+/// `astm.asynclib.loop(timeout, map, tasks, count)`: [`loop_`] that also runs the
+/// scheduled [`Tasks`] (the thread's [global](Tasks::global) ones when `None`).
+///
+/// Runs passes while `map` has channels or `tasks` has pending tasks, until `count`
+/// passes have run or a [`LoopHandle::exit`](crate::LoopHandle::exit). Each pass polls
+/// for at most `timeout`, cut to the next task's deadline, then runs the tasks that
+/// are due; so a loop with tasks but no channels sleeps until the next deadline, and
+/// one with neither returns at once. A task runs in the first pass whose poll ends
+/// after its deadline: promptly (the poller's resolution is a millisecond) and never
+/// before it.
+///
+/// # Errors
+///
+/// [`Error::ExitNow`] when a handler returned it; the poller's own failure.
+///
+/// # Examples
+///
+/// ```
+/// use std::cell::{Cell, RefCell};
+/// use std::rc::Rc;
+/// use std::time::Duration;
+/// use asyncore::{Map, TaskHandle, Tasks};
+///
+/// let (map, tasks) = (Map::new()?, Tasks::new());
+/// let ticks = Rc::new(Cell::new(0));
+/// let me = Rc::new(RefCell::new(None::<TaskHandle>));
+/// let (t, m) = (ticks.clone(), me.clone());
+/// let ticker = tasks.call_every(Duration::from_millis(5), move || {
+///     t.set(t.get() + 1);
+///     if let (3, Some(me)) = (t.get(), m.borrow().as_ref()) {
+///         me.cancel(); // a task may cancel itself
+///     }
+/// });
+/// *me.borrow_mut() = Some(ticker);
+/// // No channel: the loop sleeps between ticks and returns once the ticker is gone.
+/// asyncore::loop_with_tasks(None, Some(&map), Some(&tasks), None)?;
+/// assert_eq!(ticks.get(), 3);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[doc(alias = "loop")]
+pub fn loop_with_tasks(
+    timeout: Option<Duration>,
+    map: Option<&Map>,
+    tasks: Option<&Tasks>,
+    count: Option<usize>,
+) -> Result<()> {
+    let global_map;
+    let map = match map {
+        Some(m) => m,
+        None => {
+            global_map = Map::global();
+            &global_map
+        }
+    };
+    let global_tasks;
+    let tasks = match tasks {
+        Some(t) => t,
+        None => {
+            global_tasks = Tasks::global();
+            &global_tasks
+        }
+    };
+    run(map, &tasks.queue, timeout, count)
+}
+
+fn run(map: &Map, tasks: &Queue, timeout: Option<Duration>, count: Option<usize>) -> Result<()> {
+    let inner = &map.inner;
     let mut passes = 0;
-    while !map.is_empty() && count.is_none_or(|c| passes < c) {
-        pass(&map.inner, timeout)?;
+    // An exit request left by a single `Map::poll` ends the loop at once.
+    while !inner.exit.replace(false)
+        && (!map.is_empty() || !tasks.is_empty())
+        && count.is_none_or(|c| passes < c)
+    {
+        pass(inner, Some(tasks), timeout)?;
         passes += 1;
     }
     Ok(())
@@ -135,12 +231,16 @@ pub fn close_all(map: Option<&Map>, ignore_all: bool) -> Result<()> {
     }
 }
 
-/// One pass over `inner`: consult, poll, dispatch.
-pub(crate) fn pass(inner: &Rc<Inner>, timeout: Option<Duration>) -> Result<()> {
+/// One pass over `inner`: consult, poll, dispatch, run due tasks.
+pub(crate) fn pass(
+    inner: &Rc<Inner>,
+    tasks: Option<&Queue>,
+    timeout: Option<Duration>,
+) -> Result<()> {
     let pass = inner.pass.get() + 1;
     inner.pass.set(pass);
     let mut scratch = std::mem::take(&mut *inner.scratch.borrow_mut());
-    let result = run_pass(inner, pass, timeout, &mut scratch);
+    let result = run_pass(inner, tasks, pass, timeout, &mut scratch);
     scratch.queue.clear();
     scratch.ready.clear();
     scratch.work.clear();
@@ -150,10 +250,15 @@ pub(crate) fn pass(inner: &Rc<Inner>, timeout: Option<Duration>) -> Result<()> {
 
 fn run_pass(
     inner: &Rc<Inner>,
+    tasks: Option<&Queue>,
     pass: u64,
     timeout: Option<Duration>,
     scratch: &mut crate::map::Scratch,
 ) -> Result<()> {
+    // Tasks matter to this pass only if some are pending: then (and only then) the
+    // clock is read, to bound the poll and to find the due tasks.
+    let tasks = tasks.filter(|t| !t.is_empty());
+
     // 1. Consult the channels queued since the last pass.
     std::mem::swap(&mut scratch.queue, &mut *inner.queue.borrow_mut());
     if inner.consult_all.get() {
@@ -168,12 +273,23 @@ fn run_pass(
         }
     }
 
-    // 2. Poll: without waiting if some channel has work already.
-    let wait = if scratch.work.is_empty() && inner.queue.borrow().is_empty() {
+    // 2. Poll: without waiting if some channel has work already; otherwise until the
+    // timeout or the next task's deadline, whichever comes first. mio rounds a
+    // timeout up to whole milliseconds, so rounding never ends the poll before a
+    // deadline; step 5 checks the clock anyway.
+    let mut wait = if scratch.work.is_empty() && inner.queue.borrow().is_empty() {
         timeout
     } else {
         Some(Duration::ZERO)
     };
+    if let Some(tasks) = tasks {
+        if wait != Some(Duration::ZERO) {
+            if let Some(deadline) = tasks.next_deadline() {
+                let left = deadline.saturating_duration_since(Instant::now());
+                wait = Some(wait.map_or(left, |w| w.min(left)));
+            }
+        }
+    }
     {
         let mut poll = inner.poll.borrow_mut();
         let mut events = inner.events.borrow_mut();
@@ -188,8 +304,10 @@ fn run_pass(
     }
 
     // 3. Record readiness; consult channels not consulted yet this pass.
+    let mut woken = false;
     for &(token, bits) in &scratch.ready {
         if token == WAKE_TOKEN {
+            woken = true;
             continue;
         }
         let Some(d) = inner.get(token) else {
@@ -200,6 +318,14 @@ fn run_pass(
             _ => continue,
         }
         consider(token, &d, pass, &mut scratch.work);
+    }
+
+    // A LoopHandle woke us: run the closures it sent, before dispatching, so an
+    // ExitNow below cannot strand them.
+    if woken {
+        if let Some(remote) = inner.remote.get() {
+            remote.serve(inner);
+        }
     }
 
     // 4. Dispatch.
@@ -225,7 +351,13 @@ fn run_pass(
         }
     }
     scratch.work = work;
-    outcome
+    outcome?;
+
+    // 5. Run the tasks that are due.
+    if let Some(tasks) = tasks {
+        tasks.run_due(Instant::now());
+    }
+    Ok(())
 }
 
 /// Consults the channel's predicates (once per pass) and schedules it if a readiness

@@ -12,8 +12,14 @@
 //! channels (an accept handler adding the new connection) and close any channel,
 //! their own included, while the loop runs. A channel added during a pass is served
 //! from the next pass on.
+//!
+//! A `Map` and its [`Handle`]s belong to the thread that made them (they are `!Send`).
+//! Other threads reach a running loop through a [`LoopHandle`](crate::LoopHandle),
+//! and name a channel by its [`ChannelId`], which [`Map::get`] turns back into a handle
+//! on the loop's thread.
 
-use std::cell::{Cell, Ref, RefCell, RefMut};
+use std::any::Any;
+use std::cell::{Cell, OnceCell, Ref, RefCell, RefMut};
 use std::fmt;
 use std::io;
 use std::rc::Rc;
@@ -23,6 +29,7 @@ use mio::{Events, Poll, Registry, Token};
 
 use crate::dispatcher::Dispatcher;
 use crate::error::{Error, Result};
+use crate::loop_handle::Remote;
 
 pub(crate) type Shared = Rc<RefCell<dyn Dispatcher>>;
 
@@ -34,7 +41,14 @@ const INDEX_MASK: usize = (1 << INDEX_BITS) - 1;
 
 struct Slot {
     generation: u32,
-    entry: Option<Shared>,
+    entry: Option<Entry>,
+}
+
+/// What a slot holds: the dispatcher as the loop drives it, and the same allocation as
+/// `dyn Any`, so [`Map::get`] can hand back a typed [`Handle`].
+struct Entry {
+    dispatcher: Shared,
+    any: Rc<dyn Any>,
 }
 
 pub(crate) struct Inner {
@@ -50,6 +64,19 @@ pub(crate) struct Inner {
     pub(crate) consult_all: Cell<bool>,
     /// Scratch space the loop reuses from pass to pass.
     pub(crate) scratch: RefCell<Scratch>,
+    /// What other threads share with this map's loop; made by the first
+    /// [`Map::loop_handle`] (a poller takes only one waker).
+    pub(crate) remote: OnceCell<std::sync::Arc<Remote>>,
+    /// A [`LoopHandle::exit`](crate::LoopHandle::exit) arrived; the loop consumes it.
+    pub(crate) exit: Cell<bool>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(remote) = self.remote.get() {
+            remote.close();
+        }
+    }
 }
 
 #[derive(Default)]
@@ -67,7 +94,17 @@ impl Inner {
         if slot.generation as usize != token.0 >> INDEX_BITS {
             return None;
         }
-        slot.entry.clone()
+        slot.entry.as_ref().map(|e| e.dispatcher.clone())
+    }
+
+    /// The dispatcher behind `token` as `dyn Any`, if that token is still current.
+    fn get_any(&self, token: Token) -> Option<Rc<dyn Any>> {
+        let slots = self.slots.borrow();
+        let slot = slots.get(token.0 & INDEX_MASK)?;
+        if slot.generation as usize != token.0 >> INDEX_BITS {
+            return None;
+        }
+        slot.entry.as_ref().map(|e| e.any.clone())
     }
 
     /// Empties the slot of `token` (if current) and bumps its generation.
@@ -100,7 +137,7 @@ impl Inner {
         }
     }
 
-    fn insert(&self, entry: Shared) -> Token {
+    fn insert(&self, entry: Entry) -> Token {
         let mut slots = self.slots.borrow_mut();
         let index = match self.free.borrow_mut().pop() {
             Some(i) => i as usize,
@@ -193,6 +230,8 @@ impl Map {
                 pass: Cell::new(0),
                 consult_all: Cell::new(false),
                 scratch: RefCell::new(Scratch::default()),
+                remote: OnceCell::new(),
+                exit: Cell::new(false),
             }),
         })
     }
@@ -228,8 +267,9 @@ impl Map {
         if !rc.borrow().channel().is_open() {
             return Err(Error::NoSocket);
         }
-        let shared: Shared = rc.clone();
-        let token = self.inner.insert(shared);
+        let dispatcher: Shared = rc.clone();
+        let any: Rc<dyn Any> = rc.clone();
+        let token = self.inner.insert(Entry { dispatcher, any });
         let attached = rc
             .borrow_mut()
             .channel_mut()
@@ -238,7 +278,44 @@ impl Map {
             rc.borrow_mut().channel_mut().close();
             return Err(e.into());
         }
-        Ok(Handle { rc })
+        Ok(Handle {
+            rc,
+            id: ChannelId(token),
+        })
+    }
+
+    /// The channel `id` names, as a [`Handle`] of its type, if it is still in this map
+    /// and is a `T`. With [`Handle::id`] and a [`LoopHandle`](crate::LoopHandle), this
+    /// is how code on another thread reaches a channel: send the id, and look the
+    /// channel up inside [`LoopHandle::call`](crate::LoopHandle::call).
+    ///
+    /// Ids are generation-tagged: the id of a closed channel never finds another
+    /// channel, even one that took its place. An id names a channel in its own map
+    /// only.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use asyncore::{Channel, Dispatcher, Map};
+    ///
+    /// struct Peer { chan: Channel }
+    /// impl Dispatcher for Peer {
+    ///     fn channel(&self) -> &Channel { &self.chan }
+    ///     fn channel_mut(&mut self) -> &mut Channel { &mut self.chan }
+    /// }
+    ///
+    /// let map = Map::new()?;
+    /// let sock = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    /// let peer = map.add(Peer { chan: Channel::from_socket(sock)? })?;
+    /// let id = peer.id();
+    /// assert!(map.get::<Peer>(id).is_some());
+    /// peer.close();
+    /// assert!(map.get::<Peer>(id).is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn get<T: Dispatcher>(&self, id: ChannelId) -> Option<Handle<T>> {
+        let rc = self.inner.get_any(id.0)?.downcast::<RefCell<T>>().ok()?;
+        Some(Handle { rc, id })
     }
 
     /// How many channels are in the map.
@@ -271,23 +348,25 @@ impl Map {
     }
 
     /// Runs one pass: consult predicates, poll for at most `timeout` (`None`: until
-    /// something happens), dispatch. Python's `asyncore.poll(timeout, map)`.
+    /// something happens), dispatch. Python's `asyncore.poll(timeout, map)`. Runs the
+    /// closures a [`LoopHandle`](crate::LoopHandle) sent, but no tasks (see
+    /// [`Tasks::run_due`](crate::Tasks::run_due)).
     ///
     /// # Errors
     ///
     /// [`Error::ExitNow`] from a handler, or the poller's own failure.
     pub fn poll(&self, timeout: Option<Duration>) -> Result<()> {
-        crate::event_loop::pass(&self.inner, timeout)
+        crate::event_loop::pass(&self.inner, None, timeout)
     }
 
-    /// Runs passes until the map is empty or `count` passes have run:
-    /// [`loop_`](crate::loop_) on this map.
+    /// Runs passes until the map is empty (and no [global task](crate::Tasks::global)
+    /// is pending) or `count` passes have run: [`loop_`](crate::loop_) on this map.
     ///
     /// # Errors
     ///
     /// As for [`loop_`](crate::loop_).
     pub fn run(&self, timeout: Option<Duration>, count: Option<usize>) -> Result<()> {
-        crate::event_loop::run(self, timeout, count)
+        crate::event_loop::loop_with_tasks(timeout, Some(self), None, count)
     }
 }
 
@@ -313,19 +392,44 @@ impl fmt::Debug for Map {
 /// to consult the channel's predicates again on its next pass, so pushing data into
 /// another channel through its handle makes it writable without further ado.
 /// Dropping a handle does not close the channel; the map keeps it until it closes.
+///
+/// A handle belongs to the loop's thread: it is `!Send`, so another thread cannot
+/// call [`borrow_mut`](Handle::borrow_mut) and push data while the loop runs (the
+/// mistake Python's asyncore lets you make). Send the channel's [`id`](Handle::id)
+/// instead and act inside [`LoopHandle::call`](crate::LoopHandle::call):
+///
+/// ```compile_fail
+/// fn on_another_thread<T: asyncore::Dispatcher>(handle: asyncore::Handle<T>) {
+///     std::thread::spawn(move || drop(handle)); // error: `Rc<..>` cannot be sent
+/// }
+/// ```
 pub struct Handle<T: ?Sized> {
     rc: Rc<RefCell<T>>,
+    id: ChannelId,
 }
 
 impl<T: ?Sized> Clone for Handle<T> {
     fn clone(&self) -> Self {
         Handle {
             rc: self.rc.clone(),
+            id: self.id,
         }
     }
 }
 
+/// Names a channel in its map: `Copy`, `Send` and `Sync`, so another thread can hold
+/// it and pass it back to the loop, where [`Map::get`] turns it into a [`Handle`].
+/// Get one from [`Handle::id`] or [`Channel::id`](crate::Channel::id).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct ChannelId(pub(crate) Token);
+
 impl<T: Dispatcher> Handle<T> {
+    /// The channel's id in its map, for [`Map::get`]; it stays the same while the
+    /// channel is in the map, and names nothing once it is closed.
+    pub fn id(&self) -> ChannelId {
+        self.id
+    }
+
     /// Borrows the dispatcher.
     ///
     /// # Panics
