@@ -10,6 +10,7 @@ mod error;
 pub mod event_loop;
 mod file;
 mod map;
+pub mod tcpsocket;
 mod with_send;
 
 pub use channel::Channel;
