@@ -9,6 +9,7 @@ mod dispatcher;
 mod error;
 pub mod event_loop;
 mod file;
+pub mod http;
 mod map;
 pub mod tcpsocket;
 mod with_send;
