@@ -53,21 +53,17 @@ fn pattern(len: usize, seed: u8) -> Vec<u8> {
 // ---------------------------------------------------------------------------------
 // connect_tcp
 
+type ErrorKinds = Rc<RefCell<Vec<io::ErrorKind>>>;
+
 /// Records connect events and errors; wants write events until connected.
 struct ConnectProbe {
     chan: Channel,
     connects: Rc<Cell<usize>>,
-    errors: Rc<RefCell<Vec<io::ErrorKind>>>,
+    errors: ErrorKinds,
 }
 
 impl ConnectProbe {
-    fn new(
-        chan: Channel,
-    ) -> (
-        ConnectProbe,
-        Rc<Cell<usize>>,
-        Rc<RefCell<Vec<io::ErrorKind>>>,
-    ) {
+    fn new(chan: Channel) -> (ConnectProbe, Rc<Cell<usize>>, ErrorKinds) {
         let connects = Rc::new(Cell::new(0));
         let errors = Rc::new(RefCell::new(Vec::new()));
         let probe = ConnectProbe {
@@ -712,6 +708,8 @@ fn write_iterable_returns_a_reset_and_keeps_the_item_in_progress() {
 // data_reader
 
 type Collect = Box<dyn FnMut(&[u8]) -> Result<()>>;
+type Reads = Rc<RefCell<Vec<Vec<u8>>>>;
+type Errors = Rc<RefCell<Vec<String>>>;
 
 struct Collector {
     chan: Channel,
@@ -738,14 +736,7 @@ impl Dispatcher for Collector {
     }
 }
 
-fn collector(
-    chan: Channel,
-    buffer: usize,
-) -> (
-    Collector,
-    Rc<RefCell<Vec<Vec<u8>>>>,
-    Rc<RefCell<Vec<String>>>,
-) {
+fn collector(chan: Channel, buffer: usize) -> (Collector, Reads, Errors) {
     let reads: Rc<RefCell<Vec<Vec<u8>>>> = Rc::default();
     let errors: Rc<RefCell<Vec<String>>> = Rc::default();
     let r = reads.clone();
