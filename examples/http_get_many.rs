@@ -213,30 +213,3 @@ fn main() -> ExitCode {
         ExitCode::SUCCESS
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::parse_args;
-
-    fn args(s: &str) -> Vec<String> {
-        s.split_whitespace().map(String::from).collect()
-    }
-
-    #[test]
-    fn concurrency_before_or_after_the_paths() {
-        let a = parse_args(args("-- 127.0.0.1:80 --concurrency 7 /a /b")).unwrap();
-        assert_eq!((a.concurrency, a.paths.len()), (7, 2));
-        let a = parse_args(args("127.0.0.1:80 /a /b --concurrency=3")).unwrap();
-        assert_eq!((a.origin.as_str(), a.concurrency), ("127.0.0.1:80", 3));
-        let a = parse_args(args("127.0.0.1:80 /a")).unwrap();
-        assert_eq!(a.concurrency, 4);
-    }
-
-    #[test]
-    fn bad_command_lines() {
-        assert!(parse_args(args("127.0.0.1:80")).is_err());
-        assert!(parse_args(args("127.0.0.1:80 /a --concurrency 0")).is_err());
-        assert!(parse_args(args("127.0.0.1:80 /a --concurrency")).is_err());
-        assert!(parse_args(args("127.0.0.1:80 /a --bogus")).is_err());
-    }
-}

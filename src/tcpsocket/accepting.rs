@@ -130,7 +130,10 @@ where
     }
 
     fn handle_accept(&mut self) -> Result<()> {
-        let map = self.chan.map().ok_or(Error::NoSocket)?;
+        let map = self
+            .chan
+            .map()
+            .ok_or_else(|| Error::other("AcceptingSocket: accepting while in no map"))?;
         for _ in 0..ACCEPTS_PER_EVENT {
             let factory = &mut self.factory;
             let made = server_accept(&mut self.chan, |sock, addr| {
