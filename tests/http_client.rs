@@ -490,6 +490,36 @@ fn a_refused_connection_fails_every_request() {
 }
 
 #[test]
+fn a_connect_that_fails_during_the_call_fails_every_request_from_the_loop() {
+    // A Unix socket path that does not exist: the connect fails inside
+    // HttpClient::new, and the failure is reported like a later one.
+    let path = std::env::temp_dir().join(format!("asyncore-no-such-{}.sock", std::process::id()));
+    let outcomes: Rc<RefCell<Vec<Outcome>>> = Rc::default();
+    let sink = outcomes.clone();
+    let client = HttpClient::new(
+        asyncore::SockAddr::unix(&path).unwrap(),
+        gets(&["/a", "/b"]),
+        move |req, res| sink.borrow_mut().push((req, res)),
+    )
+    .unwrap();
+    assert!(
+        outcomes.borrow().is_empty(),
+        "nothing is reported before the loop runs"
+    );
+    let map = Map::new().unwrap();
+    map.add(client).unwrap();
+    run_until(&map, LIMIT, || map.is_empty());
+    let out = outcomes.take();
+    assert_eq!(out.len(), 2);
+    for o in &out {
+        match error_of(o) {
+            HttpError::Io(e) => assert_eq!(e.kind(), std::io::ErrorKind::NotFound),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+#[test]
 fn an_invalid_request_fails_alone() {
     let server = Server::start(|req, _| Reply::Send(ok_response(&req.path)));
     let (out, _) = fetch(server.addr, gets(&["/a", "/with space", "/b"]), |c| c);

@@ -83,7 +83,10 @@ where
     }
 
     /// Reads what is waiting and passes each non-empty read to `for_each`; closes
-    /// `chan` if the peer closed (a zero-byte read).
+    /// `chan` if the peer closed (a zero-byte read). The close is
+    /// [`Channel::close`]: a dispatcher that overrides
+    /// [`Dispatcher::close`](crate::Dispatcher::close) to release resources of its own
+    /// should check [`Channel::is_open`] afterwards.
     ///
     /// # Errors
     ///
