@@ -35,6 +35,9 @@ pub enum Error {
     /// The channel has no socket: create or set one first.
     #[error("channel has no socket")]
     NoSocket,
+    /// An HTTP request failed (see [`http`](crate::http)).
+    #[error("{0}")]
+    Http(#[from] crate::http::HttpError),
     /// Any other failure a handler wants to report.
     #[error("{0}")]
     Other(Box<dyn std::error::Error + Send + Sync>),

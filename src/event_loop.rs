@@ -23,7 +23,8 @@
 //! asyncore's promise, every channel is registered once, for read, write and priority
 //! readiness, and keeps readiness bits: an event sets them, and a socket call that
 //! finds nothing to do clears them (`recv` or `accept` that would block, a short read
-//! on a stream; `send` that would block, a short write). A pass dispatches to a
+//! on a stream whose peer has not closed its side; `send` that would block, a short
+//! write). A pass dispatches to a
 //! channel when a bit it wants is set, and the poll timeout is zero while such work
 //! remains. So a handler that reads one byte per `handle_read` is called again and
 //! again until the stream is drained, and one that writes a little per `handle_write`

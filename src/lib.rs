@@ -118,9 +118,11 @@ mod error;
 pub mod event_loop;
 mod file;
 pub mod guide;
+pub mod http;
 pub mod loop_handle;
 mod map;
 pub mod tasks;
+pub mod tcpsocket;
 mod with_send;
 
 pub use channel::Channel;

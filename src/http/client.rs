@@ -1,0 +1,556 @@
+//! [`HttpClient`]: a dispatcher sending a sequence of requests to one origin.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::io;
+
+use socket2::SockAddr;
+
+use super::{HttpError, Limits, Request, Response, ResponseParser};
+use crate::tcpsocket::raw::{self, Outcome};
+use crate::tcpsocket::{Sent, WriteIterable, connect_tcp, write_iterable};
+use crate::{Channel, Dispatcher, Error, Result};
+
+/// Reads per `handle_read` at most, so one fast server cannot starve other channels.
+const READS_PER_EVENT: usize = 16;
+const READ_BUFFER: usize = 64 * 1024;
+
+/// A request on the wire, with the tag its send callbacks report.
+struct Wire {
+    tag: usize,
+    bytes: Vec<u8>,
+}
+
+impl AsRef<[u8]> for Wire {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+/// The queue the writer sends from; the client fills it one request at a time.
+#[derive(Default)]
+struct Outbox(VecDeque<Wire>);
+
+impl Iterator for Outbox {
+    type Item = Wire;
+    fn next(&mut self) -> Option<Wire> {
+        self.0.pop_front()
+    }
+}
+
+type OnSend = Box<dyn FnMut(&Wire, Sent)>;
+type OnResponse = Box<dyn FnMut(Request, std::result::Result<Response, HttpError>)>;
+
+/// The request sent (or being sent) and waiting for its response.
+struct InFlight {
+    request: Request,
+    /// Sent on a connection that had answered a request before.
+    reused: bool,
+}
+
+/// An HTTP/1.1 client channel: sends a sequence of requests to one origin over a
+/// keep-alive connection and hands each response, or the reason there is none, to a
+/// callback. In the manner of asycamore's `HTTPClientSocket`; many of them in one map
+/// make many concurrent clients.
+///
+/// # Behaviour
+///
+/// - Requests come from any iterator, pulled one at a time; the next is sent when the
+///   previous response is complete (no pipelining). Requests go out through a
+///   [`WriteIterable`]; [`on_send`](HttpClient::on_send) observes its callbacks.
+/// - Responses are parsed by a [`ResponseParser`]: bodies by `Content-Length`, chunked
+///   coding (with trailers) or the close of the connection; no body for `HEAD`, `1xx`,
+///   `204`, `304`.
+/// - When a response ends the connection (HTTP/1.0 without keep-alive,
+///   `Connection: close`, a body delimited by the close), the client connects again
+///   for the remaining requests.
+/// - A malformed response (or one over the [`Limits`]) ends that connection: its
+///   request gets the [`HttpError`], and the rest go on over a new connection.
+/// - If a reused connection closes (or is reset) before any byte of the response came
+///   — the server dropped an idle keep-alive connection just as the request went out
+///   — an idempotent request is sent once more on a new connection. Otherwise it fails
+///   with [`HttpError::ConnectionClosed`] or the I/O error.
+/// - If connecting fails (refused, unreachable), every request still to come fails
+///   with that error: the source is drained, so it must be finite.
+/// - Once the source is exhausted and the last response is in, the client closes its
+///   channel and leaves the map.
+///
+/// # Examples
+///
+/// Two requests over one connection to a tiny server on a thread:
+///
+/// ```
+/// use std::io::{BufRead, BufReader, Write};
+/// use std::net::TcpListener;
+/// use std::time::Duration;
+/// use asyncore::http::{HttpClient, Request};
+/// use asyncore::Map;
+///
+/// let listener = TcpListener::bind("127.0.0.1:0")?;
+/// let origin = listener.local_addr()?;
+/// std::thread::spawn(move || -> std::io::Result<()> {
+///     let (conn, _) = listener.accept()?;
+///     let mut reader = BufReader::new(conn.try_clone()?);
+///     let mut line = String::new();
+///     while reader.read_line(&mut line)? > 0 {
+///         if line == "\r\n" {
+///             (&conn).write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi")?;
+///         }
+///         line.clear();
+///     }
+///     Ok(())
+/// });
+///
+/// let results = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+/// let sink = results.clone();
+/// let requests = vec![Request::get("/a"), Request::get("/b")];
+/// let client = HttpClient::new(origin, requests, move |req, res| {
+///     let res = res.expect("a response");
+///     sink.borrow_mut().push((req.path, res.status, res.body));
+/// })?;
+/// let map = Map::new()?;
+/// let client = map.add(client)?;
+/// map.run(Some(Duration::from_secs(5)), Some(1000))?;
+///
+/// assert!(map.is_empty(), "the client closes when done");
+/// assert_eq!(results.borrow()[1], ("/b".to_string(), 200, b"hi".to_vec()));
+/// assert_eq!(client.borrow().connections(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct HttpClient {
+    chan: Channel,
+    origin: SockAddr,
+    host: String,
+    source: Box<dyn Iterator<Item = Request>>,
+    source_done: bool,
+    /// Requests taken from the source (or to send again), not sent yet.
+    queued: VecDeque<Request>,
+    on_response: OnResponse,
+    writer: WriteIterable<Outbox, OnSend>,
+    parser: ResponseParser,
+    in_flight: Option<InFlight>,
+    /// Counts connections; a handler notices when the connection it read from is gone.
+    connections: usize,
+    served_on_connection: usize,
+    completed: usize,
+    /// A connect that failed inside [`HttpClient::new`], reported on the first event.
+    failed_connect: Option<HttpError>,
+    buf: Vec<u8>,
+    finished: bool,
+}
+
+impl HttpClient {
+    /// A client for `origin` (an IP socket address, or a Unix socket path made with
+    /// [`SockAddr::unix`]) that will send `requests` in order and call `on_response`
+    /// once per request, with the request and its response or error. It starts
+    /// connecting at once; [`add`](crate::Map::add) it to a map and run the loop.
+    ///
+    /// The `Host` header is `origin` as `IP:PORT` unless [`with_host`](HttpClient::with_host)
+    /// says otherwise.
+    ///
+    /// # Errors
+    ///
+    /// The socket could not be created. (A connect that fails at once is reported
+    /// through `on_response` like a later failure.)
+    pub fn new<R, F>(
+        origin: impl Into<SockAddr>,
+        requests: R,
+        on_response: F,
+    ) -> io::Result<HttpClient>
+    where
+        R: IntoIterator<Item = Request>,
+        R::IntoIter: 'static,
+        F: FnMut(Request, std::result::Result<Response, HttpError>) + 'static,
+    {
+        let origin = origin.into();
+        let host = match origin.as_socket() {
+            Some(a) => a.to_string(),
+            None => "localhost".to_string(),
+        };
+        let mut client = HttpClient {
+            chan: Channel::new(),
+            origin,
+            host,
+            source: Box::new(requests.into_iter()),
+            source_done: false,
+            queued: VecDeque::new(),
+            on_response: Box::new(on_response),
+            writer: write_iterable(
+                Outbox::default(),
+                Box::new(|_: &Wire, _| {}) as OnSend,
+                false,
+            ),
+            parser: ResponseParser::new(),
+            in_flight: None,
+            connections: 0,
+            served_on_connection: 0,
+            completed: 0,
+            failed_connect: None,
+            buf: vec![0; READ_BUFFER],
+            finished: false,
+        };
+        if let Err(e) = client.connect() {
+            if !client.chan.is_open() {
+                return Err(e);
+            }
+            client.failed_connect = Some(e.into());
+        }
+        Ok(client)
+    }
+
+    /// Sets the `Host` header sent with every request.
+    pub fn with_host(mut self, host: impl Into<String>) -> HttpClient {
+        self.host = host.into();
+        self
+    }
+
+    /// Sets the limits on response heads and bodies.
+    pub fn with_limits(mut self, limits: Limits) -> HttpClient {
+        let keep = self.parser.keeps_body();
+        self.parser = ResponseParser::with_limits(limits);
+        self.parser.set_keep_body(keep);
+        self
+    }
+
+    /// Whether responses carry their body (default), or only its length in
+    /// [`Response::body_len`] (for clients that only count).
+    pub fn keep_bodies(mut self, keep: bool) -> HttpClient {
+        self.parser.set_keep_body(keep);
+        self
+    }
+
+    /// Calls `f(tag, when)` as each request goes out: [`Sent::Before`] just before its
+    /// first byte is sent, [`Sent::AfterFirst`] once the socket took some of it, and
+    /// [`Sent::Done`] once all of it was handed to the socket (the callbacks of
+    /// [`write_iterable`] with `before_and_after`). `tag` is [`Request::tag`].
+    pub fn on_send(mut self, mut f: impl FnMut(usize, Sent) + 'static) -> HttpClient {
+        let for_each: OnSend = Box::new(move |wire: &Wire, when| f(wire.tag, when));
+        self.writer = write_iterable(Outbox::default(), for_each, true);
+        self
+    }
+
+    /// How many connections the client has opened so far.
+    pub fn connections(&self) -> usize {
+        self.connections
+    }
+
+    /// How many requests got a response.
+    pub fn completed(&self) -> usize {
+        self.completed
+    }
+
+    /// True once every request has been answered or failed (the channel is closed).
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// Opens a new connection to the origin.
+    fn connect(&mut self) -> io::Result<()> {
+        self.connections += 1;
+        self.served_on_connection = 0;
+        connect_tcp(&mut self.chan, self.origin.clone())?;
+        if let Some(sock) = self.chan.socket() {
+            // Requests go out in one write each; no reason to wait for ACKs. (Fails
+            // harmlessly on a Unix socket.)
+            let _ = sock.set_nodelay(true);
+        }
+        Ok(())
+    }
+
+    fn pull(&mut self) -> Option<Request> {
+        if let Some(r) = self.queued.pop_front() {
+            return Some(r);
+        }
+        if self.source_done {
+            return None;
+        }
+        let next = self.source.next();
+        self.source_done = next.is_none();
+        next
+    }
+
+    /// Puts the next request in the writer. False if there is none (the client is
+    /// then finished).
+    fn start_next_request(&mut self) -> bool {
+        loop {
+            let Some(request) = self.pull() else {
+                self.finish();
+                return false;
+            };
+            match request.to_bytes(&self.host) {
+                Ok(bytes) => {
+                    self.parser.set_request_method(&request.method);
+                    self.writer.iter_mut().0.push_back(Wire {
+                        tag: request.tag,
+                        bytes,
+                    });
+                    self.in_flight = Some(InFlight {
+                        request,
+                        reused: self.served_on_connection > 0,
+                    });
+                    return true;
+                }
+                Err(e) => (self.on_response)(request, Err(e)),
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        if let Err(e) = self.writer.handle_write(&mut self.chan) {
+            self.connection_lost(HttpError::Io(e));
+        }
+    }
+
+    fn received(&mut self, mut data: &[u8]) {
+        let connection = self.connections;
+        while !data.is_empty() && self.connections == connection && !self.finished {
+            if self.in_flight.is_none() {
+                self.connection_failed(HttpError::UnexpectedData);
+                return;
+            }
+            match self.parser.feed(data) {
+                Ok((used, Some(response))) => {
+                    data = &data[used..];
+                    self.response_done(response);
+                }
+                Ok((_, None)) => return,
+                Err(e) => {
+                    self.connection_failed(e);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn response_done(&mut self, response: Response) {
+        let flight = self.in_flight.take().expect("a request in flight");
+        self.served_on_connection += 1;
+        self.completed += 1;
+        let keep = response.keep_alive;
+        (self.on_response)(flight.request, Ok(response));
+        if !keep {
+            self.next_connection();
+        } else if self.chan.connected
+            && self.writer.in_progress().is_none()
+            && self.start_next_request()
+        {
+            // Send the next request now rather than on the next pass.
+            self.flush();
+        }
+    }
+
+    /// The server closed the connection.
+    fn at_eof(&mut self) {
+        let started = self.parser.is_started();
+        match self.parser.finish() {
+            Ok(Some(response)) if self.in_flight.is_some() => {
+                // Delimited by the close, so not keep-alive: response_done moves on
+                // to the next connection.
+                self.response_done(response);
+                return;
+            }
+            Ok(_) => {
+                if let Some(flight) = self.in_flight.take() {
+                    self.unanswered(flight, started, HttpError::ConnectionClosed);
+                }
+            }
+            Err(e) => {
+                if let Some(flight) = self.in_flight.take() {
+                    (self.on_response)(flight.request, Err(e));
+                }
+            }
+        }
+        self.next_connection();
+    }
+
+    /// A request got no response: send it again if that is safe, or fail it.
+    fn unanswered(&mut self, flight: InFlight, started: bool, err: HttpError) {
+        let mut request = flight.request;
+        if flight.reused && !started && !request.retried && request.is_idempotent() {
+            request.retried = true;
+            self.queued.push_front(request);
+        } else {
+            (self.on_response)(request, Err(err));
+        }
+    }
+
+    /// Sending or receiving failed (reset, broken pipe, refused).
+    fn connection_lost(&mut self, err: HttpError) {
+        let refused =
+            matches!(&err, HttpError::Io(e) if e.kind() == io::ErrorKind::ConnectionRefused);
+        if refused || (self.chan.connecting && !self.chan.connected) {
+            self.fail_all(err);
+            return;
+        }
+        let started = self.parser.is_started();
+        if let Some(flight) = self.in_flight.take() {
+            self.unanswered(flight, started, err);
+        }
+        self.next_connection();
+    }
+
+    /// The server broke the protocol: fail the request and drop the connection.
+    fn connection_failed(&mut self, err: HttpError) {
+        if let Some(flight) = self.in_flight.take() {
+            (self.on_response)(flight.request, Err(err));
+        } else {
+            log::warn!("{}: {err}; dropping the connection", self.type_name());
+        }
+        self.next_connection();
+    }
+
+    /// Ends the current connection and opens another if requests remain.
+    fn next_connection(&mut self) {
+        self.in_flight = None;
+        self.writer.discard_in_progress();
+        self.writer.iter_mut().0.clear();
+        self.parser.reset();
+        match self.pull() {
+            Some(r) => self.queued.push_front(r),
+            None => {
+                self.finish();
+                return;
+            }
+        }
+        if let Err(e) = self.connect() {
+            self.fail_all(e.into());
+        }
+    }
+
+    /// Fails every request not answered yet with `err`, then finishes.
+    fn fail_all(&mut self, err: HttpError) {
+        if let Some(flight) = self.in_flight.take() {
+            (self.on_response)(flight.request, Err(err.clone()));
+        }
+        while let Some(request) = self.pull() {
+            (self.on_response)(request, Err(err.clone()));
+        }
+        self.finish();
+    }
+
+    fn finish(&mut self) {
+        self.finished = true;
+        self.chan.close();
+    }
+
+    /// A connect failure from `new`, reported now. True if there was one.
+    fn report_failed_connect(&mut self) -> bool {
+        match self.failed_connect.take() {
+            Some(e) => {
+                self.fail_all(e);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl Dispatcher for HttpClient {
+    fn channel(&self) -> &Channel {
+        &self.chan
+    }
+
+    fn channel_mut(&mut self) -> &mut Channel {
+        &mut self.chan
+    }
+
+    /// True while connecting (for the connect event), while a request is partly sent,
+    /// and when no response is awaited.
+    fn writable(&mut self) -> bool {
+        (self.chan.connecting && !self.chan.connected)
+            || self.failed_connect.is_some()
+            || self.writer.in_progress().is_some()
+            || self.in_flight.is_none()
+    }
+
+    fn handle_connect(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    fn handle_write(&mut self) -> Result<()> {
+        if self.report_failed_connect() || self.finished {
+            return Ok(());
+        }
+        if self.in_flight.is_none()
+            && self.writer.in_progress().is_none()
+            && !self.start_next_request()
+        {
+            return Ok(());
+        }
+        self.flush();
+        Ok(())
+    }
+
+    fn handle_read(&mut self) -> Result<()> {
+        if self.report_failed_connect() {
+            return Ok(());
+        }
+        let connection = self.connections;
+        let mut buf = std::mem::take(&mut self.buf);
+        for _ in 0..READS_PER_EVENT {
+            if self.finished || self.connections != connection {
+                break;
+            }
+            match raw::recv(&mut self.chan, &mut buf) {
+                Outcome::Done(0) => {
+                    self.at_eof();
+                    break;
+                }
+                Outcome::Done(n) => self.received(&buf[..n]),
+                Outcome::Blocked => break,
+                Outcome::Failed(e) => {
+                    self.connection_lost(HttpError::Io(e));
+                    break;
+                }
+            }
+        }
+        self.buf = buf;
+        Ok(())
+    }
+
+    /// A hang-up from the poller: the same as reading the end of the stream, or the
+    /// pending socket error.
+    fn handle_close(&mut self) -> Result<()> {
+        if self.finished {
+            return Ok(());
+        }
+        match self.chan.take_error() {
+            Ok(Some(e)) => self.connection_lost(HttpError::Io(e)),
+            _ => self.at_eof(),
+        }
+        Ok(())
+    }
+
+    /// A failed connect (reported by the loop), or a panic in a callback: the
+    /// connection is given up as if it had been lost.
+    fn handle_error(&mut self, err: Error) {
+        if self.finished {
+            return;
+        }
+        let err = match err {
+            Error::Io(e) => HttpError::Io(e),
+            Error::Http(e) => e,
+            other => {
+                log::error!("{}: {other}", self.type_name());
+                HttpError::Io(io::Error::other(other.to_string()))
+            }
+        };
+        self.connection_lost(err);
+    }
+}
+
+impl fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpClient")
+            .field("channel", &self.chan)
+            .field("host", &self.host)
+            .field(
+                "in_flight",
+                &self.in_flight.as_ref().map(|f| &f.request.path),
+            )
+            .field("connections", &self.connections)
+            .field("completed", &self.completed)
+            .field("finished", &self.finished)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,85 @@
+//! [`connect_tcp`]: start a non-blocking connect.
+
+use std::io;
+
+use socket2::{SockAddr, Type};
+
+use super::raw;
+use crate::Channel;
+
+/// How a connect started by [`connect_tcp`] went at first.
+///
+/// Either way the loop reports the connection the same way, with
+/// [`handle_connect`](crate::Dispatcher::handle_connect) on its next pass (after it has
+/// checked `SO_ERROR`), so most dispatchers can ignore which one it was. asycamore
+/// returned `0` or `EINPROGRESS` here and left the immediate case to its caller; this
+/// crate's loop treats both alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Connect {
+    /// The connection was established during the call (common for Unix sockets, and
+    /// for TCP on some systems when the server is on the same host).
+    Immediate,
+    /// The connection is being established (`EINPROGRESS`).
+    InProgress,
+}
+
+impl Connect {
+    /// True for [`Connect::Immediate`].
+    pub fn is_immediate(self) -> bool {
+        self == Connect::Immediate
+    }
+}
+
+/// Starts a non-blocking connect to `address` from `chan`: creates a stream socket of
+/// the address's family (closing any socket the channel had), sets the channel
+/// `connecting`, and connects. asycamore's `connect_tcp(o, address)`.
+///
+/// `address` is an IP socket address (TCP), or a Unix socket path made with
+/// [`SockAddr::unix`]. Resolve host names first (`ToSocketAddrs` blocks).
+///
+/// The loop reports the outcome on its next pass: `handle_connect` once the connection
+/// is up, or `handle_error` with the failure (for example `ConnectionRefused`). That
+/// holds for a connection that completed during the call too ([`Connect::Immediate`]),
+/// so the caller need do nothing special about it; a dispatcher must only ask for the
+/// event by being [`writable`](crate::Dispatcher::writable) (or readable) while
+/// `connecting`.
+///
+/// # Errors
+///
+/// The socket could not be created, or the connect failed at once (on some systems a
+/// refused connection to the local host fails here; a Unix path that does not exist
+/// does).
+///
+/// # Examples
+///
+/// ```
+/// use std::net::TcpListener;
+/// use asyncore::tcpsocket::{connect_tcp, Connect};
+/// use asyncore::Channel;
+///
+/// let server = TcpListener::bind("127.0.0.1:0")?;
+/// let mut chan = Channel::new();
+/// let how = connect_tcp(&mut chan, server.local_addr()?)?;
+/// assert!(matches!(how, Connect::Immediate | Connect::InProgress));
+/// assert!(chan.connecting && !chan.connected);
+/// // Put `chan` in a dispatcher and the map: its handle_connect comes next.
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn connect_tcp(chan: &mut Channel, address: impl Into<SockAddr>) -> io::Result<Connect> {
+    let address = address.into();
+    chan.create_socket(address.domain(), Type::STREAM)?;
+    chan.connected = false;
+    chan.connecting = true;
+    chan.addr = Some(address.clone());
+    let sock = chan
+        .socket()
+        .expect("create_socket gave the channel a socket");
+    match sock.connect(&address) {
+        Ok(()) => Ok(Connect::Immediate),
+        Err(e) if raw::in_progress(&e) => Ok(Connect::InProgress),
+        Err(e) => {
+            chan.connecting = false;
+            Err(e)
+        }
+    }
+}

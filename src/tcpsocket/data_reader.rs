@@ -1,0 +1,117 @@
+//! [`data_reader`]: "just call me with the data".
+
+use std::fmt;
+
+use super::raw::{self, Outcome};
+use crate::{Channel, Result};
+
+/// Reads per call of [`DataReader::handle_read`] at most, so one busy connection cannot
+/// starve the others; the loop calls again while data is waiting.
+const READS_PER_EVENT: usize = 16;
+
+/// Calls a closure with the data arriving on a channel: see [`data_reader`].
+pub struct DataReader<F> {
+    for_each: F,
+    buffer: Vec<u8>,
+}
+
+/// A reader that calls `for_each` with the data of every non-empty read and closes the
+/// channel on a zero-byte read (the peer closed): asycamore's
+/// `data_reader(o, for_each, sentinel)`. Call its
+/// [`handle_read`](DataReader::handle_read) from your dispatcher's `handle_read`.
+///
+/// An error returned by `for_each` stops the reading and is returned from
+/// `handle_read`, so it reaches `handle_error` (which by default closes the channel).
+///
+/// # Examples
+///
+/// A client that prints what the server says until the server hangs up:
+///
+/// ```
+/// use asyncore::tcpsocket::{data_reader, DataReader};
+/// use asyncore::{Channel, Dispatcher, Result};
+///
+/// fn print_it(data: &[u8]) -> Result<()> {
+///     print!("{}", String::from_utf8_lossy(data));
+///     Ok(())
+/// }
+///
+/// struct Listener {
+///     chan: Channel,
+///     reader: DataReader<fn(&[u8]) -> Result<()>>,
+/// }
+///
+/// impl Dispatcher for Listener {
+///     fn channel(&self) -> &Channel { &self.chan }
+///     fn channel_mut(&mut self) -> &mut Channel { &mut self.chan }
+///     fn writable(&mut self) -> bool { false }
+///     fn handle_read(&mut self) -> Result<()> {
+///         self.reader.handle_read(&mut self.chan)
+///     }
+/// }
+///
+/// let reader = data_reader(print_it as fn(&[u8]) -> Result<()>);
+/// # let _ = Listener { chan: Channel::new(), reader };
+/// ```
+pub fn data_reader<F>(for_each: F) -> DataReader<F>
+where
+    F: FnMut(&[u8]) -> Result<()>,
+{
+    DataReader {
+        for_each,
+        buffer: vec![0; DataReader::<F>::DEFAULT_BUFFER_SIZE],
+    }
+}
+
+impl<F> DataReader<F>
+where
+    F: FnMut(&[u8]) -> Result<()>,
+{
+    /// The read buffer's size unless [`with_buffer_size`](DataReader::with_buffer_size)
+    /// says otherwise.
+    pub const DEFAULT_BUFFER_SIZE: usize = 64 * 1024;
+
+    /// Sets how much one read takes at most.
+    ///
+    /// # Panics
+    ///
+    /// If `size` is 0.
+    pub fn with_buffer_size(mut self, size: usize) -> DataReader<F> {
+        assert!(size > 0, "data_reader: buffer size must not be 0");
+        self.buffer = vec![0; size];
+        self
+    }
+
+    /// Reads what is waiting and passes each non-empty read to `for_each`; closes
+    /// `chan` if the peer closed (a zero-byte read). The close is
+    /// [`Channel::close`]: a dispatcher that overrides
+    /// [`Dispatcher::close`](crate::Dispatcher::close) to release resources of its own
+    /// should check [`Channel::is_open`] afterwards.
+    ///
+    /// # Errors
+    ///
+    /// A socket error other than would-block (a reset: `ConnectionReset`), or the
+    /// error `for_each` returned.
+    pub fn handle_read(&mut self, chan: &mut Channel) -> Result<()> {
+        for _ in 0..READS_PER_EVENT {
+            match raw::recv(chan, &mut self.buffer) {
+                Outcome::Done(0) => {
+                    chan.close();
+                    break;
+                }
+                Outcome::Done(n) => (self.for_each)(&self.buffer[..n])?,
+                Outcome::Blocked => break,
+                Outcome::Failed(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<F> fmt::Debug for DataReader<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DataReader")
+            .field("buffer_size", &self.buffer.len())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,568 @@
+//! `asyncore::http::HttpClient` against small scripted HTTP servers on threads.
+
+mod util;
+
+use std::cell::RefCell;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use asyncore::Map;
+use asyncore::http::{HttpClient, HttpError, Limits, Request, Response};
+use asyncore::tcpsocket::Sent;
+use socket2::SockRef;
+use util::*;
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+/// What the scripted server does with one request.
+enum Reply {
+    /// Send these bytes and wait for the next request.
+    Send(Vec<u8>),
+    /// Send these bytes in pieces, pausing between them, so they arrive in several reads.
+    Pieces(Vec<Vec<u8>>),
+    /// Send these bytes, then close the connection.
+    SendAndClose(Vec<u8>),
+    /// Send these bytes, then reset the connection (SO_LINGER 0).
+    SendAndReset(Vec<u8>),
+    /// Close the connection without answering.
+    Close,
+}
+
+/// A request as the server saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Seen {
+    connection: usize,
+    method: String,
+    path: String,
+    host: String,
+}
+
+type Script = dyn Fn(&Seen, usize) -> Reply + Send + Sync;
+
+/// A threaded HTTP/1.1 server that answers each request as `script(request, nth
+/// request on its connection)` says.
+struct Server {
+    addr: SocketAddr,
+    connections: Arc<AtomicUsize>,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Server {
+    fn start(script: impl Fn(&Seen, usize) -> Reply + Send + Sync + 'static) -> Server {
+        let (listener, addr) = std_listener();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let script: Arc<Script> = Arc::new(script);
+        let (c, s, st) = (connections.clone(), seen.clone(), stop.clone());
+        std::thread::spawn(move || accept_loop(listener, script, c, s, st));
+        Server {
+            addr,
+            connections,
+            seen,
+            stop,
+        }
+    }
+
+    fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+
+    fn paths(&self) -> Vec<String> {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|s| s.path.clone())
+            .collect()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(self.addr); // wake the accept loop
+    }
+}
+
+fn accept_loop(
+    listener: TcpListener,
+    script: Arc<Script>,
+    connections: Arc<AtomicUsize>,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    stop: Arc<AtomicBool>,
+) {
+    for stream in listener.incoming() {
+        if stop.load(Ordering::SeqCst) {
+            return;
+        }
+        let Ok(stream) = stream else { continue };
+        let id = connections.fetch_add(1, Ordering::SeqCst);
+        let (script, seen) = (script.clone(), seen.clone());
+        std::thread::spawn(move || {
+            let _ = serve_connection(stream, id, &*script, &seen);
+        });
+    }
+}
+
+fn serve_connection(
+    stream: TcpStream,
+    id: usize,
+    script: &Script,
+    seen: &Mutex<Vec<Seen>>,
+) -> std::io::Result<()> {
+    stream.set_nodelay(true)?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut out = stream;
+    for nth in 0.. {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        let mut parts = line.split_whitespace();
+        let method = parts.next().unwrap_or_default().to_string();
+        let path = parts.next().unwrap_or_default().to_string();
+        let mut host = String::new();
+        let mut length = 0usize;
+        loop {
+            let mut h = String::new();
+            reader.read_line(&mut h)?;
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            let (name, value) = h.split_once(':').unwrap();
+            if name.eq_ignore_ascii_case("host") {
+                host = value.trim().to_string();
+            }
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse().unwrap();
+            }
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body)?;
+        let request = Seen {
+            connection: id,
+            method,
+            path,
+            host,
+        };
+        seen.lock().unwrap().push(request.clone());
+        match script(&request, nth) {
+            Reply::Send(bytes) => out.write_all(&bytes)?,
+            Reply::Pieces(pieces) => {
+                for p in pieces {
+                    out.write_all(&p)?;
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            }
+            Reply::SendAndClose(bytes) => {
+                out.write_all(&bytes)?;
+                return Ok(());
+            }
+            Reply::SendAndReset(bytes) => {
+                out.write_all(&bytes)?;
+                SockRef::from(&out).set_linger(Some(Duration::ZERO))?;
+                return Ok(());
+            }
+            Reply::Close => return Ok(()),
+        }
+    }
+    Ok(())
+}
+
+fn ok_response(body: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+type Outcome = (Request, Result<Response, HttpError>);
+
+/// Runs one client for `requests` to `origin` until it finishes; returns what it
+/// reported, in order, and the client's connection count.
+fn fetch(
+    origin: SocketAddr,
+    requests: Vec<Request>,
+    tweak: impl FnOnce(HttpClient) -> HttpClient,
+) -> (Vec<Outcome>, usize) {
+    let outcomes: Rc<RefCell<Vec<Outcome>>> = Rc::default();
+    let sink = outcomes.clone();
+    let client = HttpClient::new(origin, requests, move |req, res| {
+        sink.borrow_mut().push((req, res))
+    })
+    .unwrap();
+    let map = Map::new().unwrap();
+    let client = map.add(tweak(client)).unwrap();
+    run_until(&map, LIMIT, || map.is_empty());
+    assert!(client.borrow().is_finished());
+    let connections = client.borrow().connections();
+    let outcomes = outcomes.take();
+    (outcomes, connections)
+}
+
+fn gets(paths: &[&str]) -> Vec<Request> {
+    paths
+        .iter()
+        .enumerate()
+        .map(|(i, p)| Request::get(*p).with_tag(i))
+        .collect()
+}
+
+fn body_of(outcome: &Outcome) -> &[u8] {
+    match &outcome.1 {
+        Ok(r) => &r.body,
+        Err(e) => panic!("{} failed: {e}", outcome.0.path),
+    }
+}
+
+fn error_of(outcome: &Outcome) -> &HttpError {
+    match &outcome.1 {
+        Ok(r) => panic!("{} got {} instead of an error", outcome.0.path, r.status),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn content_length_responses_share_one_keep_alive_connection() {
+    let server = Server::start(|req, _| Reply::Send(ok_response(&req.path.repeat(3))));
+    let sends: Rc<RefCell<Vec<(usize, Sent)>>> = Rc::default();
+    let s = sends.clone();
+    let paths = ["/a", "/bb", "/ccc", "/dddd", "/e"];
+    let (out, connections) = fetch(server.addr, gets(&paths), |c| {
+        c.on_send(move |tag, when| s.borrow_mut().push((tag, when)))
+    });
+    assert_eq!(out.len(), paths.len());
+    for (i, o) in out.iter().enumerate() {
+        assert_eq!(o.0.path, paths[i], "responses come in request order");
+        assert_eq!(o.0.tag, i);
+        assert_eq!(body_of(o), paths[i].repeat(3).as_bytes());
+        assert_eq!(o.1.as_ref().unwrap().status, 200);
+    }
+    assert_eq!(connections, 1);
+    assert_eq!(server.connections(), 1);
+    let seen = server.seen.lock().unwrap().clone();
+    assert!(seen.iter().all(|s| s.host == server.addr.to_string()));
+
+    let expected: Vec<(usize, Sent)> = (0..paths.len())
+        .flat_map(|i| [(i, Sent::Before), (i, Sent::AfterFirst), (i, Sent::Done)])
+        .collect();
+    assert_eq!(*sends.borrow(), expected);
+}
+
+#[test]
+fn chunked_responses_arriving_in_pieces() {
+    let server = Server::start(|req, _| {
+        Reply::Pieces(vec![
+            b"HTTP/1.1 200 OK\r\nTransfer-".to_vec(),
+            b"Encoding: chunked\r\n\r\n".to_vec(),
+            b"6\r\nchunk \r".to_vec(),
+            b"\n".to_vec(),
+            format!("{:x}\r\n{}\r\n", req.path.len(), req.path).into_bytes(),
+            b"0\r\nX-Checksum: 42\r".to_vec(),
+            b"\n\r\n".to_vec(),
+        ])
+    });
+    let (out, connections) = fetch(server.addr, gets(&["/one", "/two"]), |c| c);
+    assert_eq!(body_of(&out[0]), b"chunk /one");
+    assert_eq!(body_of(&out[1]), b"chunk /two");
+    let r = out[1].1.as_ref().unwrap();
+    assert_eq!(r.trailers, [("X-Checksum".to_string(), "42".to_string())]);
+    assert_eq!(connections, 1);
+}
+
+#[test]
+fn a_body_delimited_by_the_close_ends_the_connection_and_the_rest_go_on() {
+    let server = Server::start(|req, _| match req.path.as_str() {
+        "/until-close" => {
+            Reply::SendAndClose(b"HTTP/1.1 200 OK\r\n\r\neverything until the end".to_vec())
+        }
+        p => Reply::Send(ok_response(p)),
+    });
+    let (out, connections) = fetch(server.addr, gets(&["/a", "/until-close", "/b"]), |c| c);
+    assert_eq!(body_of(&out[0]), b"/a");
+    assert_eq!(body_of(&out[1]), b"everything until the end");
+    assert!(!out[1].1.as_ref().unwrap().keep_alive);
+    assert_eq!(body_of(&out[2]), b"/b");
+    assert_eq!(connections, 2);
+    assert_eq!(server.connections(), 2);
+}
+
+#[test]
+fn an_http_1_0_server_gets_a_connection_per_request() {
+    let server = Server::start(|req, _| {
+        Reply::SendAndClose(
+            format!(
+                "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n{}",
+                req.path.len(),
+                req.path
+            )
+            .into_bytes(),
+        )
+    });
+    let (out, connections) = fetch(server.addr, gets(&["/x", "/y", "/z"]), |c| c);
+    let bodies: Vec<&[u8]> = out.iter().map(body_of).collect();
+    assert_eq!(bodies, [&b"/x"[..], b"/y", b"/z"]);
+    assert_eq!(connections, 3);
+    assert_eq!(server.connections(), 3);
+}
+
+#[test]
+fn head_204_and_304_responses_have_no_body() {
+    let server = Server::start(|req, _| match req.path.as_str() {
+        "/head" => Reply::Send(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n".to_vec()),
+        "/204" => Reply::Send(b"HTTP/1.1 204 No Content\r\n\r\n".to_vec()),
+        "/304" => Reply::Send(b"HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n".to_vec()),
+        p => Reply::Send(ok_response(p)),
+    });
+    let requests = vec![
+        Request::head("/head"),
+        Request::get("/204"),
+        Request::get("/304"),
+        Request::get("/after"),
+    ];
+    let (out, connections) = fetch(server.addr, requests, |c| c);
+    let statuses: Vec<u16> = out.iter().map(|o| o.1.as_ref().unwrap().status).collect();
+    assert_eq!(statuses, [200, 204, 304, 200]);
+    assert!(
+        body_of(&out[0]).is_empty() && body_of(&out[1]).is_empty() && body_of(&out[2]).is_empty()
+    );
+    assert_eq!(body_of(&out[3]), b"/after");
+    assert_eq!(connections, 1, "no body means no reason to reconnect");
+    assert_eq!(server.seen.lock().unwrap()[0].method, "HEAD");
+}
+
+#[test]
+fn a_malformed_status_line_fails_that_request_and_the_rest_go_on() {
+    let server = Server::start(|req, _| match req.path.as_str() {
+        "/bad" => Reply::Send(b"HTTX/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".to_vec()),
+        p => Reply::Send(ok_response(p)),
+    });
+    let (out, connections) = fetch(server.addr, gets(&["/a", "/bad", "/c"]), |c| c);
+    assert_eq!(body_of(&out[0]), b"/a");
+    assert!(
+        matches!(error_of(&out[1]), HttpError::BadStatusLine(l) if l.starts_with("HTTX")),
+        "{:?}",
+        out[1].1
+    );
+    assert_eq!(body_of(&out[2]), b"/c");
+    assert_eq!(connections, 2, "the bad response ended its connection");
+}
+
+#[test]
+fn a_content_length_mismatch_at_the_close_is_an_incomplete_body() {
+    let server = Server::start(|_, _| {
+        Reply::SendAndClose(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this".to_vec())
+    });
+    let (out, _) = fetch(server.addr, gets(&["/short"]), |c| c);
+    assert!(
+        matches!(
+            error_of(&out[0]),
+            HttpError::IncompleteBody {
+                expected: 100,
+                received: 9
+            }
+        ),
+        "{:?}",
+        out[0].1
+    );
+}
+
+#[test]
+fn an_oversized_head_and_a_bad_chunk_size_are_typed_errors() {
+    let server = Server::start(|req, _| match req.path.as_str() {
+        "/big" => Reply::Send(
+            format!(
+                "HTTP/1.1 200 OK\r\nX-Big: {}\r\nContent-Length: 0\r\n\r\n",
+                "b".repeat(4096)
+            )
+            .into_bytes(),
+        ),
+        "/chunk" => {
+            Reply::Send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nxyz\r\n".to_vec())
+        }
+        p => Reply::Send(ok_response(p)),
+    });
+    let limits = Limits {
+        max_head: 1024,
+        ..Limits::default()
+    };
+    let (out, connections) = fetch(server.addr, gets(&["/big", "/chunk", "/fine"]), |c| {
+        c.with_limits(limits)
+    });
+    assert!(
+        matches!(error_of(&out[0]), HttpError::HeadTooLarge { limit: 1024 }),
+        "{:?}",
+        out[0].1
+    );
+    assert!(
+        matches!(error_of(&out[1]), HttpError::BadChunkSize(_)),
+        "{:?}",
+        out[1].1
+    );
+    assert_eq!(body_of(&out[2]), b"/fine");
+    assert_eq!(connections, 3);
+}
+
+#[test]
+fn a_request_caught_by_an_idle_close_is_sent_again_once() {
+    // The server drops the connection instead of answering its second request, as a
+    // server closing an idle keep-alive connection would.
+    let server = Server::start(|req, nth| match nth {
+        0 => Reply::Send(ok_response(&req.path)),
+        _ => Reply::Close,
+    });
+    let (out, connections) = fetch(server.addr, gets(&["/a", "/b", "/c"]), |c| c);
+    let bodies: Vec<&[u8]> = out.iter().map(body_of).collect();
+    assert_eq!(bodies, [&b"/a"[..], b"/b", b"/c"]);
+    assert_eq!(connections, 3);
+    assert_eq!(server.paths(), ["/a", "/b", "/b", "/c", "/c"]);
+}
+
+#[test]
+fn a_request_the_server_never_answers_fails_after_one_retry() {
+    let server = Server::start(|req, _| match req.path.as_str() {
+        "/never" => Reply::Close,
+        p => Reply::Send(ok_response(p)),
+    });
+    let (out, _) = fetch(server.addr, gets(&["/a", "/never", "/b"]), |c| c);
+    assert_eq!(body_of(&out[0]), b"/a");
+    assert!(
+        matches!(error_of(&out[1]), HttpError::ConnectionClosed),
+        "{:?}",
+        out[1].1
+    );
+    assert_eq!(body_of(&out[2]), b"/b");
+    assert_eq!(server.paths(), ["/a", "/never", "/never", "/b"]);
+}
+
+#[test]
+fn a_post_is_not_sent_twice() {
+    let server = Server::start(|req, nth| match (req.path.as_str(), nth) {
+        ("/post", _) => Reply::Close,
+        (p, _) => Reply::Send(ok_response(p)),
+    });
+    let requests = vec![
+        Request::get("/a"),
+        Request::new("POST", "/post").with_body("x=1"),
+    ];
+    let (out, _) = fetch(server.addr, requests, |c| c);
+    assert!(matches!(error_of(&out[1]), HttpError::ConnectionClosed));
+    assert_eq!(server.paths(), ["/a", "/post"]);
+}
+
+#[test]
+fn a_reset_inside_a_response_fails_the_request() {
+    let server = Server::start(|req, _| match req.path.as_str() {
+        "/reset" => {
+            Reply::SendAndReset(b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\npart".to_vec())
+        }
+        p => Reply::Send(ok_response(p)),
+    });
+    let (out, _) = fetch(server.addr, gets(&["/reset", "/after"]), |c| c);
+    match error_of(&out[0]) {
+        HttpError::Io(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset),
+        // The reset may arrive after the data and the end of the stream was read.
+        HttpError::IncompleteBody { .. } => {}
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(body_of(&out[1]), b"/after");
+}
+
+#[test]
+fn a_refused_connection_fails_every_request() {
+    let (out, connections) = fetch(refused_address(), gets(&["/a", "/b", "/c"]), |c| c);
+    assert_eq!(out.len(), 3);
+    for o in &out {
+        match error_of(o) {
+            HttpError::Io(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(connections, 1);
+}
+
+#[test]
+fn a_connect_that_fails_during_the_call_fails_every_request_from_the_loop() {
+    // A Unix socket path that does not exist: the connect fails inside
+    // HttpClient::new, and the failure is reported like a later one.
+    let path = std::env::temp_dir().join(format!("asyncore-no-such-{}.sock", std::process::id()));
+    let outcomes: Rc<RefCell<Vec<Outcome>>> = Rc::default();
+    let sink = outcomes.clone();
+    let client = HttpClient::new(
+        asyncore::SockAddr::unix(&path).unwrap(),
+        gets(&["/a", "/b"]),
+        move |req, res| sink.borrow_mut().push((req, res)),
+    )
+    .unwrap();
+    assert!(
+        outcomes.borrow().is_empty(),
+        "nothing is reported before the loop runs"
+    );
+    let map = Map::new().unwrap();
+    map.add(client).unwrap();
+    run_until(&map, LIMIT, || map.is_empty());
+    let out = outcomes.take();
+    assert_eq!(out.len(), 2);
+    for o in &out {
+        match error_of(o) {
+            HttpError::Io(e) => assert_eq!(e.kind(), std::io::ErrorKind::NotFound),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn an_invalid_request_fails_alone() {
+    let server = Server::start(|req, _| Reply::Send(ok_response(&req.path)));
+    let (out, _) = fetch(server.addr, gets(&["/a", "/with space", "/b"]), |c| c);
+    assert_eq!(body_of(&out[0]), b"/a");
+    assert!(matches!(error_of(&out[1]), HttpError::InvalidRequest(_)));
+    assert_eq!(body_of(&out[2]), b"/b");
+    assert_eq!(server.paths(), ["/a", "/b"]);
+}
+
+#[test]
+fn bodies_can_be_counted_and_dropped() {
+    let server = Server::start(|req, _| Reply::Send(ok_response(&req.path.repeat(1000))));
+    let (out, _) = fetch(server.addr, gets(&["/abc"]), |c| c.keep_bodies(false));
+    let r = out[0].1.as_ref().unwrap();
+    assert!(r.body.is_empty());
+    assert_eq!(r.body_len, 4000);
+}
+
+#[test]
+fn many_clients_share_one_source_in_one_loop() {
+    let server = Server::start(|req, _| Reply::Send(ok_response(&req.path)));
+    let source = Rc::new(RefCell::new(
+        (0..60).map(|i| Request::get(format!("/{i}")).with_tag(i)),
+    ));
+    let results: Rc<RefCell<Vec<Option<Vec<u8>>>>> = Rc::new(RefCell::new(vec![None; 60]));
+    let map = Map::new().unwrap();
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        let src = source.clone();
+        let res = results.clone();
+        let client = HttpClient::new(
+            server.addr,
+            std::iter::from_fn(move || src.borrow_mut().next()),
+            move |req, r| res.borrow_mut()[req.tag] = Some(r.unwrap().body),
+        )
+        .unwrap();
+        clients.push(map.add(client).unwrap());
+    }
+    run_until(&map, LIMIT, || map.is_empty());
+    for (i, r) in results.borrow().iter().enumerate() {
+        assert_eq!(r.as_deref(), Some(format!("/{i}").as_bytes()));
+    }
+    assert_eq!(server.connections(), 4);
+    let done: usize = clients.iter().map(|c| c.borrow().completed()).sum();
+    assert_eq!(done, 60);
+}
