@@ -265,8 +265,9 @@ impl Channel {
     ///
     /// No socket, or the OS refused.
     pub fn listen(&mut self, backlog: i32) -> io::Result<()> {
+        self.sock()?.listen(backlog)?;
         self.accepting = true;
-        self.sock()?.listen(backlog)
+        Ok(())
     }
 
     /// Starts a non-blocking connect. The channel is `connecting` until the loop sees
