@@ -25,6 +25,9 @@ pub(crate) const READ: u8 = 1;
 pub(crate) const WRITE: u8 = 2;
 pub(crate) const PRIORITY: u8 = 4;
 pub(crate) const HANGUP: u8 = 8;
+/// The peer has closed its side: a short read no longer means "drained", since the
+/// end of stream is still to be read and brings no new edge.
+pub(crate) const READ_CLOSED: u8 = 16;
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
 const SEND_FLAGS: i32 = 0x4000; // MSG_NOSIGNAL: a dead peer is EPIPE, never SIGPIPE.
@@ -405,8 +408,9 @@ impl Channel {
             }
             Ok(n) => {
                 // A short read on a stream drained the receive queue; new data brings
-                // a new edge. (Not for datagrams or terminals: one message per read.)
-                if n < buf.len() && self.stream {
+                // a new edge. (Not for datagrams or terminals: one message per read.
+                // Nor once the peer has closed: the end of stream must still be read.)
+                if n < buf.len() && self.stream && self.ready & READ_CLOSED == 0 {
                     self.ready &= !READ;
                 }
                 Ok(n)

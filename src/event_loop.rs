@@ -7,7 +7,8 @@
 //! asyncore's promise, every channel is registered once, for read, write and priority
 //! readiness, and keeps readiness bits: an event sets them, and a socket call that
 //! finds nothing to do clears them (`recv` or `accept` that would block, a short read
-//! on a stream; `send` that would block, a short write). A pass dispatches to a
+//! on a stream whose peer has not closed its side; `send` that would block, a short
+//! write). A pass dispatches to a
 //! channel when a bit it wants is set, and the poll timeout is zero while such work
 //! remains. So a handler that reads one byte per `handle_read` is called again and
 //! again until the stream is drained, and one that writes a little per `handle_write`
@@ -52,7 +53,7 @@ use std::time::Duration;
 
 use mio::Token;
 
-use crate::channel::{HANGUP, PRIORITY, READ, WRITE};
+use crate::channel::{HANGUP, PRIORITY, READ, READ_CLOSED, WRITE};
 use crate::dispatcher::Dispatcher;
 use crate::error::{Error, Result};
 use crate::map::{Inner, Map, Shared, WAKE_TOKEN};
@@ -287,8 +288,11 @@ fn consult(d: &mut dyn Dispatcher) -> u8 {
 
 fn readiness(ev: &mio::event::Event) -> u8 {
     let mut bits = 0;
-    if ev.is_readable() || ev.is_read_closed() {
+    if ev.is_readable() {
         bits |= READ;
+    }
+    if ev.is_read_closed() {
+        bits |= READ | READ_CLOSED;
     }
     if ev.is_writable() {
         bits |= WRITE;
