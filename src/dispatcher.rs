@@ -51,6 +51,7 @@ use crate::error::{Error, Result};
 ///         Ok(())
 ///     }
 /// }
+/// # let _ = EchoHandler { chan: Channel::new(), pending: Vec::new() };
 /// ```
 pub trait Dispatcher: 'static {
     /// The channel (socket and state flags) this dispatcher drives.

@@ -19,7 +19,7 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 /// use asyncore::FileWrapper;
 ///
 /// let (reader, mut writer) = std::io::pipe()?;
-/// let mut w = FileWrapper::new(reader)?;
+/// let w = FileWrapper::new(reader)?;
 /// writer.write_all(b"hi")?;
 /// assert_eq!(w.recv(16)?, b"hi");
 /// // Nothing more waiting: a non-blocking read would block.

@@ -35,6 +35,7 @@ use crate::error::Result;
 ///         Ok(())
 ///     }
 /// }
+/// # let _ = EchoHandler { out: DispatcherWithSend::new(Channel::new()) };
 /// ```
 pub struct DispatcherWithSend {
     chan: Channel,
