@@ -13,6 +13,10 @@ mod map;
 mod with_send;
 
 pub use channel::Channel;
+pub use chat::{
+    AsyncChat, AsyncChatHandler, Producer, ReadProducer, SimpleProducer, Terminator,
+    default_handle_read, find_prefix_at_end, simple_producer,
+};
 pub use dispatcher::Dispatcher;
 pub use error::{Error, Result};
 pub use event_loop::{close_all, loop_};
