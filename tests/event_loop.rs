@@ -191,6 +191,7 @@ struct Closer {
     name: &'static str,
     pair: Rc<RefCell<Vec<Handle<Closer>>>>,
     log: Rc<RefCell<Vec<String>>>,
+    #[allow(clippy::type_complexity)]
     replacement: Rc<RefCell<Option<(i32, Handle<Recorder>)>>>,
 }
 
