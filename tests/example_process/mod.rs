@@ -5,6 +5,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::sync::mpsc::{self, Receiver};
 use std::time::Duration;
 
@@ -26,7 +27,12 @@ fn examples_dir() -> PathBuf {
 /// `cargo test` builds the examples already; `cargo test --test NAME` does not), so the
 /// binary is never stale.
 fn example_binary(name: &str) -> PathBuf {
+    static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
     let dir = examples_dir();
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if built.iter().any(|b| b == name) {
+        return dir.join(name);
+    }
     if let Ok(cargo) = std::env::var("CARGO") {
         let profile_dir = dir.parent().unwrap();
         let target_dir = profile_dir.parent().unwrap();
@@ -48,6 +54,7 @@ fn example_binary(name: &str) -> PathBuf {
     }
     let path = dir.join(name);
     assert!(path.exists(), "no example binary at {}", path.display());
+    built.push(name.to_string());
     path
 }
 
