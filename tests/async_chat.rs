@@ -973,3 +973,85 @@ mod property {
         }
     }
 }
+
+/// Runs a script on its channel when a line arrives (so that what the script pushes
+/// is queued, not sent, until the read has been handled).
+struct Scripted {
+    chat: AsyncChat,
+    script: Option<Script>,
+}
+
+type Script = Box<dyn FnOnce(&mut AsyncChat)>;
+
+impl AsyncChatHandler for Scripted {
+    fn chat(&self) -> &AsyncChat {
+        &self.chat
+    }
+    fn chat_mut(&mut self) -> &mut AsyncChat {
+        &mut self.chat
+    }
+    fn collect_incoming_data(&mut self, _data: &[u8]) {}
+    fn found_terminator(&mut self) -> Result<()> {
+        if let Some(script) = self.script.take() {
+            script(&mut self.chat);
+            assert!(self.chat.has_output(), "nothing is sent during the read");
+        }
+        Ok(())
+    }
+}
+
+/// Bytes, producers (empty ones too) and the close marker keep their order, however
+/// small the buffers: with `ac_out_buffer_size` 1 every push is its own buffer and
+/// a write gathers many of them.
+#[test]
+fn output_keeps_fifo_order_across_buffers_and_producers() {
+    for out_size in [1, 3, 65536] {
+        let (chan, mut peer) = channel_pair();
+        peer.write_all(b"go\n").unwrap();
+        let reader = thread::spawn(move || {
+            peer.set_read_timeout(Some(LIMIT)).unwrap();
+            let mut got = Vec::new();
+            peer.read_to_end(&mut got).unwrap();
+            got
+        });
+        let mut expected = Vec::new();
+        for i in 0..300 {
+            expected.extend_from_slice(format!("<{i}>").as_bytes());
+            if i % 7 == 0 {
+                expected.extend_from_slice(format!("p{i}").as_bytes());
+            }
+            if i % 11 == 0 {
+                expected.extend_from_slice(format!("r{i}").as_bytes());
+            }
+        }
+        let script = move |chat: &mut AsyncChat| {
+            chat.ac_out_buffer_size = out_size;
+            for i in 0..300 {
+                chat.push(format!("<{i}>"));
+                if i % 7 == 0 {
+                    chat.push_with_producer(simple_producer(format!("p{i}"), 1));
+                }
+                if i % 11 == 0 {
+                    chat.push_with_producer(simple_producer(Vec::new(), 4));
+                    chat.push_with_producer(ReadProducer::new(Cursor::new(format!("r{i}")), 2));
+                }
+            }
+            chat.close_when_done();
+            chat.push(b"after the close marker: never sent");
+        };
+        let mut chat = AsyncChat::new(chan);
+        chat.set_terminator(b"\n").unwrap();
+        let map = Map::new().unwrap();
+        map.add(Scripted {
+            chat,
+            script: Some(Box::new(script)),
+        })
+        .unwrap();
+        run_until(&map, LIMIT, || map.is_empty());
+        assert_eq!(
+            String::from_utf8(reader.join().unwrap()).unwrap(),
+            String::from_utf8(expected).unwrap(),
+            "ac_out_buffer_size {out_size}"
+        );
+    }
+}
