@@ -25,8 +25,8 @@ pub(crate) const READ: u8 = 1;
 pub(crate) const WRITE: u8 = 2;
 pub(crate) const PRIORITY: u8 = 4;
 pub(crate) const HANGUP: u8 = 8;
-/// The peer has closed its side: a short read no longer means "drained", since the
-/// end of stream is still to be read and brings no new edge.
+/// Sticky: the peer shut down its side (EOF is queued). A short read must not clear
+/// READ then, or the EOF would never be seen: no new edge comes for it.
 pub(crate) const READ_CLOSED: u8 = 16;
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -408,8 +408,7 @@ impl Channel {
             }
             Ok(n) => {
                 // A short read on a stream drained the receive queue; new data brings
-                // a new edge. (Not for datagrams or terminals: one message per read.
-                // Nor once the peer has closed: the end of stream must still be read.)
+                // a new edge. (Not for datagrams or terminals: one message per read.)
                 if n < buf.len() && self.stream && self.ready & READ_CLOSED == 0 {
                     self.ready &= !READ;
                 }

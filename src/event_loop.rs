@@ -332,7 +332,7 @@ fn serve(inner: &Rc<Inner>, token: Token, d: &mut dyn Dispatcher) -> Result<()> 
         if inner.get(token).is_none() {
             // close_all emptied the slot while this handler ran.
             d.close();
-        } else if d.channel().ready != 0 || d.channel().close_due {
+        } else if d.channel().ready & !READ_CLOSED != 0 || d.channel().close_due {
             // Readiness left over: consult the predicates again next pass.
             let c = d.channel_mut();
             inner.enqueue(token, &mut c.queued);

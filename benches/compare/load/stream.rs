@@ -1,0 +1,150 @@
+//! Streaming client: every connection writes a repeating pattern as fast as the
+//! socket takes it (up to an optional in-flight limit) and reads the echo as fast
+//! as it comes, checking every byte against the pattern. Used by the bulk scenario
+//! (no limit: both directions stream) and the lines scenario (a fixed number of
+//! pipelined lines in flight per connection).
+
+use std::io::{self, Read, Write};
+use std::time::Instant;
+
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token};
+
+use crate::harness::{Measured, Phase, Running, Timing, Window};
+
+/// What to send.
+pub struct Spec<'p> {
+    /// Connections.
+    pub conns: usize,
+    /// One period of the stream each connection sends, over and over.
+    pub pattern: &'p [u8],
+    /// Most bytes sent and not yet echoed per connection (`usize::MAX`: no limit).
+    pub max_in_flight: usize,
+}
+
+/// What one streaming run saw.
+#[derive(Clone, Copy, Debug)]
+pub struct Streamed {
+    /// Echoed bytes received in the window.
+    pub bytes: u64,
+    /// Reads whose bytes differed from the pattern.
+    pub mismatches: u64,
+    /// The server's use of the window.
+    pub measured: Measured,
+}
+
+struct Conn {
+    stream: TcpStream,
+    sent: u64,
+    received: u64,
+}
+
+/// Runs one warm-up and window of `spec` against `server`.
+pub fn run(server: &Running, spec: &Spec, timing: Timing) -> io::Result<Streamed> {
+    let mut poll = Poll::new()?;
+    let mut conns = Vec::with_capacity(spec.conns);
+    for (i, mut stream) in super::connect_many(server.addr, spec.conns)?
+        .into_iter()
+        .enumerate()
+    {
+        poll.registry().register(
+            &mut stream,
+            Token(i),
+            Interest::READABLE | Interest::WRITABLE,
+        )?;
+        conns.push(Conn {
+            stream,
+            sent: 0,
+            received: 0,
+        });
+    }
+    let mut window = Window::new(server, timing);
+    let mut events = Events::with_capacity(1024);
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut result = Streamed {
+        bytes: 0,
+        mismatches: 0,
+        measured: Measured::default(),
+    };
+    for conn in &mut conns {
+        conn.write(spec)?;
+    }
+    loop {
+        let now = Instant::now();
+        let phase = window.at(now);
+        if phase == Phase::Done {
+            break;
+        }
+        match poll.poll(&mut events, Some(window.until_next(now))) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => other?,
+        }
+        let measuring = window.at(Instant::now()) == Phase::Measure;
+        for event in events.iter() {
+            let conn = &mut conns[event.token().0];
+            let (bytes, mismatches) = conn.read(spec.pattern, &mut buf)?;
+            if measuring {
+                result.bytes += bytes;
+            }
+            result.mismatches += mismatches;
+            conn.write(spec)?;
+        }
+    }
+    result.measured = window.measured();
+    Ok(result)
+}
+
+impl Conn {
+    /// Reads until `WouldBlock`; returns bytes read and mismatching reads.
+    fn read(&mut self, pattern: &[u8], buf: &mut [u8]) -> io::Result<(u64, u64)> {
+        let (mut bytes, mut mismatches) = (0, 0);
+        loop {
+            match self.stream.read(buf) {
+                Ok(0) => return Err(super::closed_by_server()),
+                Ok(n) => {
+                    mismatches += u64::from(!matches_pattern(pattern, self.received, &buf[..n]));
+                    self.received += n as u64;
+                    bytes += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok((bytes, mismatches)),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Writes until `WouldBlock` or the in-flight limit.
+    fn write(&mut self, spec: &Spec) -> io::Result<()> {
+        let period = spec.pattern.len() as u64;
+        loop {
+            let in_flight = (self.sent - self.received) as usize;
+            let allowed = spec.max_in_flight.saturating_sub(in_flight);
+            if allowed == 0 {
+                return Ok(());
+            }
+            let at = (self.sent % period) as usize;
+            let end = spec.pattern.len().min(at.saturating_add(allowed));
+            match self.stream.write(&spec.pattern[at..end]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => self.sent += n as u64,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// Whether `data`, found at stream offset `offset`, is what the pattern has there.
+fn matches_pattern(pattern: &[u8], offset: u64, mut data: &[u8]) -> bool {
+    let mut at = (offset % pattern.len() as u64) as usize;
+    while !data.is_empty() {
+        let n = data.len().min(pattern.len() - at);
+        if data[..n] != pattern[at..at + n] {
+            return false;
+        }
+        data = &data[n..];
+        at = 0;
+    }
+    true
+}

@@ -1,0 +1,100 @@
+//! The servers under comparison, one file each, and the list the scenarios run.
+//!
+//! # Adding a server
+//!
+//! Write `fn serve(listener: std::net::TcpListener, stop: Stop) -> ServerStats` in a
+//! new file here and add one line to [`SERVERS`]. The harness calls it on a thread
+//! of its own (or in a child process, for the idle scenario) and expects it to:
+//!
+//! - serve on `listener`: bound to 127.0.0.1 port 0, backlog 1024, already
+//!   **non-blocking**, with `TCP_NODELAY` set (accepted sockets inherit it on
+//!   Linux, so every server gets the same socket options);
+//! - run single-threaded on the calling thread (the harness samples that thread's
+//!   CPU time, so work moved to another thread goes unmeasured);
+//! - echo every byte it receives ([`Protocol::Echo`]) or every `\n`-terminated line
+//!   with its `\n` ([`Protocol::Lines`]), on any number of connections, closing a
+//!   connection when the peer does;
+//! - return soon after `stop` is given, dropping its connections: poll
+//!   [`Stop::is_stopped`] with a bounded poll timeout, or register a wake-up with
+//!   [`Stop::on_stop`]. A server still running 5 s after the stop is reported as
+//!   failed and left behind.
+//!
+//! Panicking is fine for setup failures: the harness reports that server as failed
+//! and goes on with the others.
+
+mod mio_echo;
+mod tokio_echo;
+mod tokio_lines;
+
+use std::net::TcpListener;
+
+pub use crate::stop::Stop;
+
+/// What a server reports when it stops.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ServerStats {
+    /// Connections accepted.
+    pub accepted: u64,
+}
+
+/// A server's entry point: serve `listener` on the calling thread until `stop`.
+pub type ServeFn = fn(TcpListener, Stop) -> ServerStats;
+
+/// What a server does with the bytes it receives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// Echoes every byte (ping-pong, bulk and idle scenarios).
+    Echo,
+    /// Echoes every `\n`-terminated line (lines scenario).
+    Lines,
+}
+
+/// One server under comparison.
+#[derive(Clone, Copy, Debug)]
+pub struct Server {
+    /// Its name in tables and on the command line.
+    pub name: &'static str,
+    /// Which scenarios it can run.
+    pub protocol: Protocol,
+    /// Its entry point.
+    pub serve: ServeFn,
+}
+
+/// Baseline names the ratio columns and goals refer to.
+pub const MIO: &str = "mio";
+/// The tokio byte-echo baseline.
+pub const TOKIO: &str = "tokio";
+/// The tokio_util `LinesCodec` baseline.
+pub const LINES_CODEC: &str = "tokio-lines";
+/// The crate's `Dispatcher` echo server (goals are checked against this name).
+pub const ASYNCORE: &str = "asyncore";
+/// The crate's `AsyncChat` line-echo server (goals are checked against this name).
+pub const ASYNCHAT: &str = "asyncore-chat";
+
+/// Every server, in table order.
+pub const SERVERS: &[Server] = &[
+    Server {
+        name: MIO,
+        protocol: Protocol::Echo,
+        serve: mio_echo::serve,
+    },
+    Server {
+        name: TOKIO,
+        protocol: Protocol::Echo,
+        serve: tokio_echo::serve,
+    },
+    // HOOK: the crate's Dispatcher echo server goes here, e.g.
+    // Server { name: ASYNCORE, protocol: Protocol::Echo, serve: asyncore_echo::serve },
+    Server {
+        name: LINES_CODEC,
+        protocol: Protocol::Lines,
+        serve: tokio_lines::serve,
+    },
+    // HOOK: the crate's AsyncChat line-echo server goes here, e.g.
+    // Server { name: ASYNCHAT, protocol: Protocol::Lines, serve: asyncore_chat::serve },
+];
+
+/// Looks a server up by name.
+pub fn by_name(name: &str) -> Option<&'static Server> {
+    SERVERS.iter().find(|s| s.name == name)
+}
