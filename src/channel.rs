@@ -185,7 +185,8 @@ impl Channel {
     }
 
     /// Gives the channel an existing socket (made non-blocking): Python's
-    /// `set_socket(sock)`. A connected socket makes the channel `connected`.
+    /// `set_socket(sock)`. A connected socket makes the channel `connected`, a
+    /// listening one `accepting`.
     ///
     /// # Errors
     ///
@@ -200,6 +201,11 @@ impl Channel {
                 self.addr = Some(peer);
             }
             Err(_) => self.connected = false,
+        }
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if sock.is_listener().unwrap_or(false) {
+            self.accepting = true;
+            self.addr = sock.local_addr().ok();
         }
         self.install(sock, stream)
     }

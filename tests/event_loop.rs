@@ -184,6 +184,9 @@ fn the_loop_does_not_sleep_while_wanted_readiness_remains() {
     }
 }
 
+/// The channel put in the map on a freed descriptor, and that descriptor.
+type Replacement = (i32, Handle<Recorder>);
+
 /// On its first read, closes the other channel of the pair (whichever runs first
 /// wins) and at once puts a new channel in the map, reusing the freed descriptor.
 struct Closer {
@@ -191,8 +194,7 @@ struct Closer {
     name: &'static str,
     pair: Rc<RefCell<Vec<Handle<Closer>>>>,
     log: Rc<RefCell<Vec<String>>>,
-    #[allow(clippy::type_complexity)]
-    replacement: Rc<RefCell<Option<(i32, Handle<Recorder>)>>>,
+    replacement: Rc<RefCell<Option<Replacement>>>,
 }
 
 impl Dispatcher for Closer {

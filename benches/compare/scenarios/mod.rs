@@ -70,7 +70,7 @@ pub fn timing(cfg: &Config) -> Timing {
 /// going) weigh on every server alike.
 pub fn round_order<T: Copy>(items: &[T], round: usize) -> Vec<T> {
     let mut order = items.to_vec();
-    if round % 2 == 0 {
+    if round.is_multiple_of(2) {
         order.reverse();
     }
     order

@@ -22,6 +22,7 @@
 //! Panicking is fine for setup failures: the harness reports that server as failed
 //! and goes on with the others.
 
+mod asyncore_echo;
 mod mio_echo;
 mod tokio_echo;
 mod tokio_lines;
@@ -83,8 +84,11 @@ pub const SERVERS: &[Server] = &[
         protocol: Protocol::Echo,
         serve: tokio_echo::serve,
     },
-    // HOOK: the crate's Dispatcher echo server goes here, e.g.
-    // Server { name: ASYNCORE, protocol: Protocol::Echo, serve: asyncore_echo::serve },
+    Server {
+        name: ASYNCORE,
+        protocol: Protocol::Echo,
+        serve: asyncore_echo::serve,
+    },
     Server {
         name: LINES_CODEC,
         protocol: Protocol::Lines,
