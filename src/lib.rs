@@ -126,6 +126,10 @@ pub mod tcpsocket;
 mod with_send;
 
 pub use channel::Channel;
+pub use chat::{
+    AsyncChat, AsyncChatHandler, Producer, ReadProducer, SimpleProducer, Terminator,
+    default_handle_read, find_prefix_at_end, simple_producer,
+};
 pub use dispatcher::Dispatcher;
 pub use error::{Error, Result};
 pub use event_loop::{close_all, loop_, loop_with_tasks};

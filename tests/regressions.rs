@@ -29,3 +29,24 @@ fn eof_behind_data_is_seen_after_a_short_read() {
         assert_eq!(log.count("close"), 1, "read size {read_size}");
     }
 }
+
+/// The same with a half-close (the peer only shuts down its writing side) and reads
+/// smaller than the data, so several full reads come before the short one. Found by
+/// the asynchat property test.
+#[test]
+fn eof_behind_data_is_seen_after_a_half_close_and_small_reads() {
+    for read_size in [8192, 6] {
+        let (chan, mut peer) = channel_pair();
+        peer.write_all(&[b'x'; 200]).unwrap();
+        peer.shutdown(std::net::Shutdown::Write).unwrap();
+        std::thread::sleep(Duration::from_millis(20)); // both are queued
+        let (mut rec, log) = Recorder::new(chan);
+        rec.read_size = read_size;
+        let map = Map::new().unwrap();
+        map.add(rec).unwrap();
+        run_until(&map, Duration::from_secs(10), || map.is_empty());
+        let log = log.borrow();
+        assert_eq!(log.data.len(), 200, "read size {read_size}");
+        assert_eq!(log.count("close"), 1, "read size {read_size}");
+    }
+}

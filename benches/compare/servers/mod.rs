@@ -22,6 +22,7 @@
 //! Panicking is fine for setup failures: the harness reports that server as failed
 //! and goes on with the others.
 
+mod asyncore_chat;
 mod asyncore_echo;
 mod mio_echo;
 mod tokio_echo;
@@ -94,8 +95,11 @@ pub const SERVERS: &[Server] = &[
         protocol: Protocol::Lines,
         serve: tokio_lines::serve,
     },
-    // HOOK: the crate's AsyncChat line-echo server goes here, e.g.
-    // Server { name: ASYNCHAT, protocol: Protocol::Lines, serve: asyncore_chat::serve },
+    Server {
+        name: ASYNCHAT,
+        protocol: Protocol::Lines,
+        serve: asyncore_chat::serve,
+    },
 ];
 
 /// Looks a server up by name.

@@ -1,0 +1,404 @@
+//! An SMTP sink in the manner of Python's `smtpd.DebuggingServer`:
+//! `cargo run --example smtp_server -- [ADDR]` (default 127.0.0.1:8025; port 0 picks a
+//! free port).
+//!
+//! Prints `listening on IP:PORT` once listening, then accepts mail until killed and
+//! prints each message to stdout:
+//!
+//! ```text
+//! ---------- MESSAGE FOLLOWS ----------
+//! mail from: sender@example.org
+//! rcpt to: one@example.org
+//! rcpt to: two@example.org
+//!
+//! Subject: hello
+//!
+//! the body, with "\n" line endings and leading dots unstuffed
+//! ------------ END MESSAGE ------------
+//! ```
+//!
+//! Commands: HELO, EHLO (with SIZE and 8BITMIME), MAIL FROM, RCPT TO (several), DATA,
+//! RSET, NOOP, QUIT, VRFY, HELP; anything else gets 500, and a command out of
+//! sequence (RCPT before MAIL, DATA before RCPT, MAIL during a transaction) gets 503.
+//!
+//! Like Python's `SMTPChannel` this is one `AsyncChat` per connection whose terminator
+//! is `"\r\n"`. Python reads the message body with the terminator `"\r\n.\r\n"`, which
+//! misses the end of a message whose body is empty (the `"\r\n"` before the dot was
+//! eaten by the `DATA` line); this server reads the body line by line instead, so the
+//! line `"."` ends it wherever it comes.
+
+use std::io::Write;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::process::ExitCode;
+
+use asyncore::{
+    AsyncChat, AsyncChatHandler, Channel, Dispatcher, Domain, Error, Map, Result, SockAddr, Socket,
+    Type,
+};
+
+/// Longest line accepted at all (a longer one closes the connection).
+const MAX_LINE: usize = 64 * 1024;
+/// Longest command line answered other than with "500 Error: line too long".
+const MAX_COMMAND: usize = 1024;
+/// Largest message accepted (Python's `DATA_SIZE_DEFAULT`).
+const MAX_MESSAGE: usize = 32 * 1024 * 1024;
+const DEFAULT_ADDR: &str = "127.0.0.1:8025";
+const HOSTNAME: &str = "localhost";
+const USAGE: &str = "usage: smtp_server [ADDR]";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Command,
+    Data,
+}
+
+/// One SMTP session.
+struct Session {
+    chat: AsyncChat,
+    state: State,
+    /// The line being collected.
+    line: Vec<u8>,
+    mail_from: Option<Vec<u8>>,
+    rcpt_to: Vec<Vec<u8>>,
+    /// The message so far: dot-unstuffed lines joined by "\n".
+    body: Vec<u8>,
+    body_lines: usize,
+    too_big: bool,
+    quitting: bool,
+}
+
+impl Session {
+    fn new(sock: Socket) -> Result<Session> {
+        let mut chat = AsyncChat::from_socket(sock)?;
+        chat.set_terminator(b"\r\n")?;
+        chat.set_input_limit(Some(MAX_LINE));
+        let mut session = Session {
+            chat,
+            state: State::Command,
+            line: Vec::new(),
+            mail_from: None,
+            rcpt_to: Vec::new(),
+            body: Vec::new(),
+            body_lines: 0,
+            too_big: false,
+            quitting: false,
+        };
+        session.reply(&format!("220 {HOSTNAME} asyncore SMTP sink"));
+        Ok(session)
+    }
+
+    fn reply(&mut self, text: &str) {
+        self.chat.push(text);
+        self.chat.push(b"\r\n");
+    }
+
+    /// Forgets the current transaction (RSET, HELO/EHLO, end of DATA).
+    fn reset(&mut self) {
+        self.state = State::Command;
+        self.mail_from = None;
+        self.rcpt_to.clear();
+        self.body = Vec::new();
+        self.body_lines = 0;
+        self.too_big = false;
+    }
+
+    fn command(&mut self, line: &[u8]) {
+        if line.is_empty() {
+            return self.reply("500 Error: bad syntax");
+        }
+        if line.len() > MAX_COMMAND {
+            return self.reply("500 Error: line too long");
+        }
+        let text = String::from_utf8_lossy(line);
+        let (verb, arg) = match text.split_once(' ') {
+            Some((verb, arg)) => (verb.to_ascii_uppercase(), arg.trim()),
+            None => (text.to_ascii_uppercase(), ""),
+        };
+        match verb.as_str() {
+            "HELO" | "EHLO" if arg.is_empty() => {
+                self.reply(&format!("501 Syntax: {verb} hostname"))
+            }
+            "HELO" => {
+                self.reset();
+                self.reply(&format!("250 {HOSTNAME}"));
+            }
+            "EHLO" => {
+                self.reset();
+                self.reply(&format!("250-{HOSTNAME}"));
+                self.reply(&format!("250-SIZE {MAX_MESSAGE}"));
+                self.reply("250-8BITMIME");
+                self.reply("250 HELP");
+            }
+            "NOOP" => self.reply("250 OK"),
+            "RSET" if !arg.is_empty() => self.reply("501 Syntax: RSET"),
+            "RSET" => {
+                self.reset();
+                self.reply("250 OK");
+            }
+            "QUIT" => {
+                self.quitting = true;
+                self.reply("221 Bye");
+                self.chat.close_when_done();
+            }
+            "MAIL" => self.mail(arg),
+            "RCPT" => self.rcpt(arg),
+            "DATA" => {
+                if self.rcpt_to.is_empty() {
+                    self.reply("503 Error: need RCPT command");
+                } else if !arg.is_empty() {
+                    self.reply("501 Syntax: DATA");
+                } else {
+                    self.state = State::Data;
+                    self.reply("354 End data with <CR><LF>.<CR><LF>");
+                }
+            }
+            "VRFY" if arg.is_empty() => self.reply("501 Syntax: VRFY <address>"),
+            "VRFY" => {
+                self.reply("252 Cannot VRFY user, but will accept message and attempt delivery")
+            }
+            "HELP" => {
+                self.reply("250 Supported commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY")
+            }
+            _ => self.reply(&format!("500 Error: command \"{verb}\" not recognized")),
+        }
+    }
+
+    fn mail(&mut self, arg: &str) {
+        const SYNTAX: &str = "501 Syntax: MAIL FROM: <address> [SP <mail-parameters>]";
+        let Some((address, params)) = path_argument(arg, "FROM:") else {
+            return self.reply(SYNTAX);
+        };
+        if self.mail_from.is_some() {
+            return self.reply("503 Error: nested MAIL command");
+        }
+        for param in params.split_whitespace() {
+            let (key, value) = param.split_once('=').unwrap_or((param, ""));
+            match key.to_ascii_uppercase().as_str() {
+                "SIZE" => match value.parse::<u64>() {
+                    Ok(size) if size > MAX_MESSAGE as u64 => {
+                        return self
+                            .reply("552 Error: message size exceeds fixed maximum message size");
+                    }
+                    Ok(_) => {}
+                    Err(_) => return self.reply(SYNTAX),
+                },
+                "BODY" if ["7BIT", "8BITMIME"].contains(&value.to_ascii_uppercase().as_str()) => {}
+                "BODY" => return self.reply("501 Error: BODY can only be one of 7BIT, 8BITMIME"),
+                _ => {
+                    return self
+                        .reply("555 MAIL FROM parameters not recognized or not implemented");
+                }
+            }
+        }
+        self.mail_from = Some(address.as_bytes().to_vec());
+        self.reply("250 OK");
+    }
+
+    fn rcpt(&mut self, arg: &str) {
+        if self.mail_from.is_none() {
+            return self.reply("503 Error: need MAIL command");
+        }
+        const SYNTAX: &str = "501 Syntax: RCPT TO: <address> [SP <mail-parameters>]";
+        match path_argument(arg, "TO:") {
+            Some(("", _)) => self.reply(SYNTAX),
+            Some((_, params)) if !params.trim().is_empty() => {
+                self.reply("555 RCPT TO parameters not recognized or not implemented")
+            }
+            Some((address, _)) => {
+                self.rcpt_to.push(address.as_bytes().to_vec());
+                self.reply("250 OK");
+            }
+            None => self.reply(SYNTAX),
+        }
+    }
+
+    /// One line of the message body: the line "." ends it.
+    fn data_line(&mut self, line: &[u8]) {
+        if line == b"." {
+            self.deliver();
+            return;
+        }
+        let line = line.strip_prefix(b".").unwrap_or(line);
+        if self.too_big || self.body.len() + line.len() + 1 > MAX_MESSAGE {
+            self.too_big = true;
+            self.body = Vec::new();
+            return;
+        }
+        if self.body_lines > 0 {
+            self.body.push(b'\n');
+        }
+        self.body.extend_from_slice(line);
+        self.body_lines += 1;
+    }
+
+    /// The end of DATA: print the message, answer, and start over.
+    fn deliver(&mut self) {
+        if self.too_big {
+            self.reset();
+            return self.reply("552 Error: Too much mail data");
+        }
+        let mut text = Vec::with_capacity(self.body.len() + 256);
+        text.extend_from_slice(b"---------- MESSAGE FOLLOWS ----------\nmail from: ");
+        text.extend_from_slice(self.mail_from.as_deref().unwrap_or_default());
+        text.push(b'\n');
+        for rcpt in &self.rcpt_to {
+            text.extend_from_slice(b"rcpt to: ");
+            text.extend_from_slice(rcpt);
+            text.push(b'\n');
+        }
+        text.push(b'\n');
+        if !self.body.is_empty() {
+            text.extend_from_slice(&self.body);
+            text.push(b'\n');
+        }
+        text.extend_from_slice(b"------------ END MESSAGE ------------\n");
+        let mut out = std::io::stdout().lock();
+        let printed = out.write_all(&text).and_then(|()| out.flush());
+        drop(out);
+        self.reset();
+        match printed {
+            Ok(()) => self.reply("250 OK"),
+            Err(_) => self.reply("451 Error: cannot record the message"),
+        }
+    }
+}
+
+/// Splits `FROM:<address> params` (the keyword matched without regard to case, spaces
+/// allowed after it) into the address without angle brackets and the parameters.
+fn path_argument<'a>(arg: &'a str, keyword: &str) -> Option<(&'a str, &'a str)> {
+    let head = arg.get(..keyword.len())?;
+    if !head.eq_ignore_ascii_case(keyword) {
+        return None;
+    }
+    let rest = arg[keyword.len()..].trim_start();
+    if let Some(inner) = rest.strip_prefix('<') {
+        let end = inner.find('>')?;
+        Some((inner[..end].trim(), &inner[end + 1..]))
+    } else {
+        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        if end == 0 {
+            return None;
+        }
+        Some((&rest[..end], &rest[end..]))
+    }
+}
+
+impl AsyncChatHandler for Session {
+    fn chat(&self) -> &AsyncChat {
+        &self.chat
+    }
+
+    fn chat_mut(&mut self) -> &mut AsyncChat {
+        &mut self.chat
+    }
+
+    fn collect_incoming_data(&mut self, data: &[u8]) {
+        self.line.extend_from_slice(data);
+    }
+
+    fn found_terminator(&mut self) -> Result<()> {
+        let line = std::mem::take(&mut self.line);
+        if !self.quitting {
+            match self.state {
+                State::Command => self.command(&line),
+                State::Data => self.data_line(&line),
+            }
+        }
+        // Reuse the line's buffer for the next one.
+        self.line = line;
+        self.line.clear();
+        Ok(())
+    }
+}
+
+/// The listening socket: one [`Session`] per connection.
+struct Server {
+    chan: Channel,
+}
+
+impl Dispatcher for Server {
+    fn channel(&self) -> &Channel {
+        &self.chan
+    }
+
+    fn channel_mut(&mut self) -> &mut Channel {
+        &mut self.chan
+    }
+
+    fn handle_accepted(&mut self, sock: Socket, _addr: SockAddr) -> Result<()> {
+        let session = Session::new(sock)?;
+        self.chan
+            .map()
+            .expect("the server is in a map")
+            .add(session)?;
+        Ok(())
+    }
+
+    /// A failed accept (out of file descriptors, say) must not stop the server.
+    fn handle_error(&mut self, err: Error) {
+        eprintln!("smtp_server: accept failed: {err}");
+    }
+}
+
+/// `IP:PORT`, `HOST:PORT`, or a bare port on 127.0.0.1.
+fn parse_addr(text: &str) -> std::result::Result<SocketAddr, String> {
+    if let Ok(port) = text.parse::<u16>() {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    text.to_socket_addrs()
+        .map_err(|e| format!("bad address {text}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("no address for {text}"))
+}
+
+fn parse_args(args: impl IntoIterator<Item = String>) -> std::result::Result<SocketAddr, String> {
+    let mut addr = None;
+    for arg in args {
+        match arg.as_str() {
+            "-h" | "--help" => return Err(USAGE.to_string()),
+            opt if opt.starts_with('-') => return Err(format!("unknown option {opt}")),
+            _ if addr.is_none() => addr = Some(parse_addr(&arg)?),
+            _ => return Err(format!("unexpected argument {arg}")),
+        }
+    }
+    match addr {
+        Some(a) => Ok(a),
+        None => parse_addr(DEFAULT_ADDR),
+    }
+}
+
+fn run(addr: SocketAddr) -> std::result::Result<(), Box<dyn std::error::Error>> {
+    let map = Map::new()?;
+    let mut chan = Channel::new();
+    chan.create_socket(Domain::for_address(addr), Type::STREAM)?;
+    chan.set_reuse_addr();
+    chan.bind(addr)?;
+    chan.listen(128)?;
+    let bound = chan.local_addr()?.as_socket().ok_or("not an IP address")?;
+    map.add(Server { chan })?;
+
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "listening on {bound}")?;
+    out.flush()?;
+    drop(out);
+
+    map.run(None, None)?;
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let addr = match parse_args(std::env::args().skip(1)) {
+        Ok(addr) => addr,
+        Err(msg) => {
+            eprintln!("smtp_server: {msg}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(addr) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("smtp_server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
