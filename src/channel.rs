@@ -99,7 +99,12 @@ pub struct Channel {
     pub(crate) wants: u8,
     pub(crate) consulted_pass: u64,
     pub(crate) scheduled_pass: u64,
-    pub(crate) queued: bool,
+    /// The pass this channel was last queued for (see `Inner::enqueue`).
+    pub(crate) queued_for: u64,
+    /// The map it was in before `close()`: a new socket in the same handler call
+    /// (Python's reconnect idiom) brings it back there.
+    pub(crate) home: Option<Weak<Inner>>,
+    pub(crate) rehome: bool,
     /// The peer went away during a socket call: `handle_close` is due.
     pub(crate) close_due: bool,
 }
@@ -125,7 +130,9 @@ impl Channel {
             wants: 0,
             consulted_pass: 0,
             scheduled_pass: 0,
-            queued: false,
+            queued_for: 0,
+            home: None,
+            rehome: false,
             close_due: false,
         }
     }
@@ -416,7 +423,8 @@ impl Channel {
                 // A short read on a stream drained the receive queue; new data brings
                 // a new edge. (Not for datagrams or terminals: one message per read.
                 // Nor once the peer has closed: the end of stream must still be read.)
-                if n < buf.len() && self.stream && self.ready & READ_CLOSED == 0 {
+                // Nor after priority data: a read stops short at the urgent mark.
+                if n < buf.len() && self.stream && self.ready & (READ_CLOSED | PRIORITY) == 0 {
                     self.ready &= !READ;
                 }
                 Ok(n)
@@ -468,8 +476,10 @@ impl Channel {
         self.connected = false;
         self.accepting = false;
         self.connecting = false;
+        let home = self.reg.as_ref().map(|r| r.map.clone());
         self.del_channel();
         self.drop_io();
+        self.home = home;
     }
 
     /// Removes the channel from its map without closing the socket: Python's
@@ -487,7 +497,6 @@ impl Channel {
             }
         }
         self.ready = 0;
-        self.queued = false;
         self.close_due = false;
     }
 
@@ -516,13 +525,18 @@ impl Channel {
     /// Joins a map under `token` (called by [`Map::add`]).
     pub(crate) fn attach(&mut self, map: Weak<Inner>, token: Token) -> io::Result<()> {
         self.reg = Some(Registration { map, token });
-        self.queued = false;
+        self.queued_for = 0;
+        self.home = None;
+        self.rehome = false;
         self.attach_io()
     }
 
     /// Registers the socket with the map's poller, once, for every kind of readiness.
     fn attach_io(&mut self) -> io::Result<()> {
         let (Some(io), Some(reg)) = (&self.io, &self.reg) else {
+            // Closed, then given a new socket: the loop puts the dispatcher back in
+            // its map when the running handler returns.
+            self.rehome = self.io.is_some() && self.home.is_some();
             return Ok(());
         };
         let Some(inner) = reg.map.upgrade() else {
@@ -538,7 +552,7 @@ impl Channel {
             .register(&mut SourceFd(&io.fd()), reg.token, interest)?;
         let token = reg.token;
         self.ready = 0;
-        inner.enqueue(token, &mut self.queued);
+        inner.enqueue(token, &mut self.queued_for);
         Ok(())
     }
 
@@ -547,7 +561,7 @@ impl Channel {
     pub fn touch(&mut self) {
         if let Some(reg) = &self.reg {
             if let Some(inner) = reg.map.upgrade() {
-                inner.enqueue(reg.token, &mut self.queued);
+                inner.enqueue(reg.token, &mut self.queued_for);
             }
         }
     }

@@ -222,7 +222,7 @@ pub fn close_all(map: Option<&Map>, ignore_all: bool) -> Result<()> {
             }
             // Its handler is running (close_all was called from a handler): empty the
             // slot; the loop closes the channel when the handler returns.
-            Err(_) => map.inner.remove(token),
+            Err(_) => map.inner.orphaned.set(true),
         }
         map.inner.remove(token);
     }
@@ -240,12 +240,13 @@ pub(crate) fn pass(
 ) -> Result<()> {
     let pass = inner.pass.get() + 1;
     inner.pass.set(pass);
+    // The scratch vectors leave the map while the pass runs (a handler may run a
+    // nested pass), and go back, emptied, with their capacity.
     let mut scratch = std::mem::take(&mut *inner.scratch.borrow_mut());
     let result = run_pass(inner, tasks, pass, timeout, &mut scratch);
     scratch.queue.clear();
     scratch.ready.clear();
-    scratch.work.clear();
-    *inner.scratch.borrow_mut() = scratch;
+    std::mem::swap(&mut *inner.scratch.borrow_mut(), &mut scratch);
     result
 }
 
@@ -260,29 +261,30 @@ fn run_pass(
     // clock is read, to bound the poll and to find the due tasks.
     let tasks = tasks.filter(|t| !t.is_empty());
 
-    // 1. Consult the channels queued since the last pass.
+    // 1. The channels queued since the last pass: touched ones, and those served in
+    // the last pass that still had readiness their predicates wanted. Their
+    // predicates are consulted now, to know whether the poll may wait.
     std::mem::swap(&mut scratch.queue, &mut *inner.queue.borrow_mut());
     if inner.consult_all.get() {
         scratch.queue.extend(inner.tokens());
     }
+    // Readiness a nested pass could not deliver (its channel's handler was running).
+    scratch.ready.append(&mut inner.deferred.borrow_mut());
+    let mut busy = !scratch.ready.is_empty();
     for &token in &scratch.queue {
         if let Some(d) = inner.get(token) {
-            if let Ok(mut g) = d.try_borrow_mut() {
-                g.channel_mut().queued = false;
-            }
-            consider(token, &d, pass, &mut scratch.work);
+            busy |= match d.try_borrow_mut() {
+                Ok(mut g) => has_work(token, &mut *g, pass),
+                Err(_) => true,
+            };
         }
     }
 
-    // 2. Poll: without waiting if some channel has work already; otherwise until the
-    // timeout or the next task's deadline, whichever comes first. mio rounds a
+    // 2. Poll: without waiting if some channel may have work already; otherwise until
+    // the timeout or the next task's deadline, whichever comes first. mio rounds a
     // timeout up to whole milliseconds, so rounding never ends the poll before a
-    // deadline; step 5 checks the clock anyway.
-    let mut wait = if scratch.work.is_empty() && inner.queue.borrow().is_empty() {
-        timeout
-    } else {
-        Some(Duration::ZERO)
-    };
+    // deadline; step 6 checks the clock anyway.
+    let mut wait = if !busy { timeout } else { Some(Duration::ZERO) };
     if let Some(tasks) = tasks {
         if wait != Some(Duration::ZERO) {
             if let Some(deadline) = tasks.next_deadline() {
@@ -291,6 +293,7 @@ fn run_pass(
             }
         }
     }
+    let mut woken = false;
     {
         let mut poll = inner.poll.borrow_mut();
         let mut events = inner.events.borrow_mut();
@@ -299,29 +302,16 @@ fn run_pass(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e.into()),
         }
-        scratch
-            .ready
-            .extend(events.iter().map(|ev| (ev.token(), readiness(ev))));
+        for ev in events.iter() {
+            if ev.token() == WAKE_TOKEN {
+                woken = true;
+            } else {
+                scratch.ready.push((ev.token(), readiness(ev)));
+            }
+        }
     }
 
-    // 3. Record readiness; consult channels not consulted yet this pass.
-    let mut woken = false;
-    for &(token, bits) in &scratch.ready {
-        if token == WAKE_TOKEN {
-            woken = true;
-            continue;
-        }
-        let Some(d) = inner.get(token) else {
-            continue; // closed: its slot has moved on
-        };
-        match d.try_borrow_mut() {
-            Ok(mut g) if g.channel().token() == Some(token) => g.channel_mut().ready |= bits,
-            _ => continue,
-        }
-        consider(token, &d, pass, &mut scratch.work);
-    }
-
-    // A LoopHandle woke us: run the closures it sent, before dispatching, so an
+    // 3. A LoopHandle woke us: run the closures it sent before dispatching, so an
     // ExitNow below cannot strand them.
     if woken {
         if let Some(remote) = inner.remote.get() {
@@ -329,61 +319,133 @@ fn run_pass(
         }
     }
 
-    // 4. Dispatch.
-    let mut work = std::mem::take(&mut scratch.work);
+    // 4. Channels with events: record the readiness, consult, dispatch.
     let mut outcome = Ok(());
-    let mut rest = work.drain(..);
-    for (token, d) in rest.by_ref() {
+    for &(token, bits) in &scratch.ready {
+        let Some(d) = inner.get(token) else {
+            continue; // closed: its slot has moved on
+        };
         let Ok(mut g) = d.try_borrow_mut() else {
+            // Its handler is running this (nested) pass: keep the readiness.
+            inner.deferred.borrow_mut().push((token, bits));
             continue;
         };
-        if g.channel().token() != Some(token) {
-            continue; // closed earlier in this pass
+        let c = g.channel_mut();
+        if c.token() != Some(token) {
+            continue;
         }
-        if let Err(e) = serve(inner, token, &mut *g) {
-            outcome = Err(e);
-            break;
+        c.ready |= bits;
+        if outcome.is_ok() {
+            outcome = run_channel(inner, token, &d, &mut *g, pass);
         }
-    }
-    // ExitNow: whatever was not served yet is served by the next pass.
-    for (_, d) in rest {
-        if let Ok(mut g) = d.try_borrow_mut() {
+        if outcome.is_err() {
+            // ExitNow: what was not served is served by the next pass.
             g.channel_mut().touch();
         }
     }
-    scratch.work = work;
+
+    // 5. Queued channels not served above.
+    for &token in &scratch.queue {
+        let Some(d) = inner.get(token) else {
+            continue;
+        };
+        let Ok(mut g) = d.try_borrow_mut() else {
+            inner.queue.borrow_mut().push(token); // running (nested pass): next time
+            continue;
+        };
+        if g.channel().token() != Some(token) {
+            continue;
+        }
+        if outcome.is_ok() {
+            outcome = run_channel(inner, token, &d, &mut *g, pass);
+        }
+        if outcome.is_err() {
+            g.channel_mut().touch();
+        }
+    }
+    inner.orphaned.set(false);
     outcome?;
 
-    // 5. Run the tasks that are due.
+    // 6. Run the tasks that are due.
     if let Some(tasks) = tasks {
         tasks.run_due(Instant::now());
     }
     Ok(())
 }
 
-/// Consults the channel's predicates (once per pass) and schedules it if a readiness
-/// bit it wants is set.
-fn consider(token: Token, d: &Shared, pass: u64, work: &mut Vec<(Token, Shared)>) {
-    let Ok(mut g) = d.try_borrow_mut() else {
-        return;
-    };
-    if g.channel().token() != Some(token) {
-        return;
-    }
-    if g.channel().consulted_pass != pass {
-        g.channel_mut().consulted_pass = pass;
-        let wants = consult(&mut *g);
-        if g.channel().token() != Some(token) {
-            return; // a predicate closed it
+/// Consults one channel's predicates (once per pass) and, if a readiness bit it
+/// wants is set, dispatches to it (once per pass). `Err` only for [`Error::ExitNow`].
+/// A panic anywhere in its handlers or predicates goes to its `handle_error`.
+fn run_channel(
+    inner: &Rc<Inner>,
+    token: Token,
+    shared: &Shared,
+    d: &mut dyn Dispatcher,
+    pass: u64,
+) -> Result<()> {
+    let outer = inner.running.replace(token);
+    let mut phase = "readable/writable";
+    let result = match catch_unwind(AssertUnwindSafe(|| {
+        serve(inner, token, &mut *d, pass, &mut phase)
+    })) {
+        Ok(r) => r,
+        Err(p) => {
+            report(d, Error::Panic(panic_message(&*p, phase)));
+            Ok(())
         }
-        g.channel_mut().wants = wants;
+    };
+    inner.running.set(outer);
+    if inner.orphaned.get() && d.channel().token() == Some(token) && inner.get(token).is_none() {
+        // close_all emptied the slot while this handler ran.
+        d.close();
     }
-    let c = g.channel_mut();
-    if c.scheduled_pass != pass && (c.ready & mask(c.wants) != 0 || c.close_due) {
-        c.scheduled_pass = pass;
-        drop(g);
-        work.push((token, d.clone()));
+    let entry = inner.limbo.borrow_mut().take();
+    if let Some(entry) = entry {
+        rehome(inner, entry, shared, d);
     }
+    result
+}
+
+/// The running handler closed its channel. If it gave the channel a new socket
+/// before returning (Python's `close(); create_socket(); connect(addr)`), the
+/// dispatcher goes back in the map under a new token; otherwise it leaves.
+fn rehome(inner: &Rc<Inner>, entry: crate::map::Entry, shared: &Shared, d: &mut dyn Dispatcher) {
+    let c = d.channel_mut();
+    if !std::mem::take(&mut c.rehome) || !c.is_open() {
+        return;
+    }
+    debug_assert!(Rc::ptr_eq(entry.dispatcher(), shared));
+    let token = inner.insert(entry);
+    if let Err(e) = c.attach(Rc::downgrade(inner), token) {
+        report(d, e.into());
+    }
+}
+
+/// Consults a queued channel's predicates before the poll: true if it has readiness
+/// it wants, so the poll must not wait.
+fn has_work(token: Token, d: &mut dyn Dispatcher, pass: u64) -> bool {
+    let c = d.channel_mut();
+    if c.token() != Some(token) {
+        return false;
+    }
+    if c.consulted_pass != pass {
+        c.consulted_pass = pass;
+        let accepting = c.accepting;
+        let wants = match catch_unwind(AssertUnwindSafe(|| predicates(&mut *d, accepting))) {
+            Ok(w) => w,
+            Err(p) => {
+                report(d, Error::Panic(panic_message(&*p, "readable/writable")));
+                return false;
+            }
+        };
+        let c = d.channel_mut();
+        if c.token() != Some(token) {
+            return false;
+        }
+        c.wants = wants;
+    }
+    let c = d.channel();
+    c.ready & mask(c.wants) != 0 || c.close_due
 }
 
 /// The readiness bits that lead to a dispatch, given what the predicates want.
@@ -398,24 +460,17 @@ fn mask(wants: u8) -> u8 {
     m
 }
 
-fn consult(d: &mut dyn Dispatcher) -> u8 {
-    let asked = catch_unwind(AssertUnwindSafe(|| {
-        let mut wants = 0;
-        if d.readable() {
-            wants |= READ;
-        }
-        if !d.channel().accepting && d.writable() {
-            wants |= WRITE;
-        }
-        wants
-    }));
-    match asked {
-        Ok(w) => w,
-        Err(p) => {
-            report(d, Error::Panic(panic_message(&*p, "readable/writable")));
-            0
-        }
+/// The predicates, as readiness bits: READ if `readable()`, WRITE if `writable()`
+/// (never for a listening channel).
+fn predicates(d: &mut dyn Dispatcher, accepting: bool) -> u8 {
+    let mut wants = 0;
+    if d.readable() {
+        wants |= READ;
     }
+    if !accepting && d.writable() {
+        wants |= WRITE;
+    }
+    wants
 }
 
 fn readiness(ev: &mio::event::Event) -> u8 {
@@ -438,62 +493,108 @@ fn readiness(ev: &mio::event::Event) -> u8 {
     bits
 }
 
-/// Serves one scheduled channel. `Err` only for [`Error::ExitNow`].
-fn serve(inner: &Rc<Inner>, token: Token, d: &mut dyn Dispatcher) -> Result<()> {
-    let c = d.channel();
+/// The body of [`run_channel`]. `phase` names what is running, for a panic's
+/// description.
+///
+/// After dispatching, the channel's predicates are consulted again at once, while it
+/// is at hand: if it still has readiness it wants, it is queued for the next pass
+/// (which consults again before dispatching); if not, it waits for an event or a
+/// touch, and the next pass does not look at it at all.
+fn serve(
+    inner: &Inner,
+    token: Token,
+    d: &mut dyn Dispatcher,
+    pass: u64,
+    phase: &mut &'static str,
+) -> Result<()> {
+    let c = d.channel_mut();
+    let accepting = c.accepting;
+    if c.consulted_pass != pass {
+        c.consulted_pass = pass;
+        let wants = predicates(d, accepting);
+        let c = d.channel_mut();
+        if c.token() != Some(token) {
+            return Ok(()); // a predicate closed it
+        }
+        c.wants = wants;
+    }
+    let c = d.channel_mut();
     let fire = c.ready & mask(c.wants);
+    if c.scheduled_pass == pass || (fire == 0 && !c.close_due) {
+        return Ok(()); // served already, or nothing it wants
+    }
+    c.scheduled_pass = pass;
     if fire & (READ | WRITE | PRIORITY) != 0 {
-        let r = guarded(d, "event handler", |d| dispatch(d, fire));
+        let r = dispatch(d, fire, phase);
         settle(d, r)?;
     }
-    let open = |d: &dyn Dispatcher| d.channel().token() == Some(token);
-    if open(d) && d.channel().close_due {
-        d.channel_mut().close_due = false;
-        let r = guarded(d, "handle_close", |d| d.handle_close());
+    let c = d.channel_mut();
+    if c.token() != Some(token) {
+        return Ok(());
+    }
+    if c.close_due {
+        c.close_due = false;
+        *phase = "handle_close";
+        let r = d.handle_close();
         settle(d, r)?;
+        if d.channel().token() != Some(token) {
+            return Ok(());
+        }
     }
     // A hang-up or error, once the data before it has been read: Python's poll loop
     // calls handle_close for POLLHUP/POLLERR.
-    let c = d.channel();
-    if open(d) && c.ready & HANGUP != 0 && (c.ready & READ == 0 || c.wants & READ == 0) {
-        d.channel_mut().ready &= !HANGUP;
-        let r = guarded(d, "handle_close", |d| d.handle_close());
+    let c = d.channel_mut();
+    if c.ready & HANGUP != 0 && (c.ready & READ == 0 || c.wants & READ == 0) {
+        c.ready &= !HANGUP;
+        *phase = "handle_close";
+        let r = d.handle_close();
         settle(d, r)?;
-    }
-    if open(d) {
-        if inner.get(token).is_none() {
-            // close_all emptied the slot while this handler ran.
-            d.close();
-        } else if d.channel().ready & !READ_CLOSED != 0 || d.channel().close_due {
-            // Readiness left over: consult the predicates again next pass.
-            let c = d.channel_mut();
-            inner.enqueue(token, &mut c.queued);
+        if d.channel().token() != Some(token) {
+            return Ok(());
         }
+    }
+    if d.channel().ready & !READ_CLOSED == 0 {
+        return Ok(()); // nothing left to dispatch: wait for an event
+    }
+    *phase = "readable/writable";
+    let wants = predicates(d, accepting);
+    let c = d.channel_mut();
+    if c.token() == Some(token) && (c.ready & mask(wants) != 0 || c.close_due) {
+        inner.enqueue(token, &mut c.queued_for);
     }
     Ok(())
 }
 
 /// Python's `handle_read_event` / `handle_write_event` / `handle_expt_event`.
-fn dispatch(d: &mut dyn Dispatcher, fire: u8) -> Result<()> {
+fn dispatch(d: &mut dyn Dispatcher, fire: u8, phase: &mut &'static str) -> Result<()> {
     if fire & READ != 0 {
-        if d.channel().accepting {
+        let c = d.channel();
+        if c.accepting {
+            *phase = "handle_accept";
             d.handle_accept()?;
         } else {
-            if !d.channel().connected && d.channel().connecting {
+            if !c.connected && c.connecting {
+                *phase = "handle_connect";
                 connect_event(d)?;
             }
+            *phase = "handle_read";
             d.handle_read()?;
         }
     }
     let c = d.channel();
-    if fire & WRITE != 0 && c.is_open() && !c.accepting && !c.close_due {
+    // WRITE must still be set: a read handler that replaced the socket (a reconnect)
+    // starts the new one with no readiness.
+    if fire & WRITE != 0 && c.ready & WRITE != 0 && c.is_open() && !c.accepting && !c.close_due {
         if !c.connected && c.connecting {
+            *phase = "handle_connect";
             connect_event(d)?;
         }
+        *phase = "handle_write";
         d.handle_write()?;
     }
     if fire & PRIORITY != 0 && d.channel().is_open() {
         d.channel_mut().ready &= !PRIORITY;
+        *phase = "handle_expt";
         match d.channel().take_error() {
             Ok(Some(_)) => d.handle_close()?,
             _ => d.handle_expt()?,
@@ -505,6 +606,8 @@ fn dispatch(d: &mut dyn Dispatcher, fire: u8) -> Result<()> {
 /// Python's `handle_connect_event`: check `SO_ERROR`, then `handle_connect`.
 fn connect_event(d: &mut dyn Dispatcher) -> Result<()> {
     if let Some(err) = d.channel().take_error()? {
+        // Refused: this connect is over, and never reported as a connect.
+        d.channel_mut().connecting = false;
         return Err(err.into());
     }
     d.handle_connect()?;
@@ -512,17 +615,6 @@ fn connect_event(d: &mut dyn Dispatcher) -> Result<()> {
     c.connected = true;
     c.connecting = false;
     Ok(())
-}
-
-fn guarded(
-    d: &mut dyn Dispatcher,
-    phase: &str,
-    f: impl FnOnce(&mut dyn Dispatcher) -> Result<()>,
-) -> Result<()> {
-    match catch_unwind(AssertUnwindSafe(|| f(&mut *d))) {
-        Ok(r) => r,
-        Err(p) => Err(Error::Panic(panic_message(&*p, phase))),
-    }
 }
 
 /// Routes a handler's result: ExitNow goes up, WouldBlock is nothing, the rest goes to

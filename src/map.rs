@@ -46,9 +46,15 @@ struct Slot {
 
 /// What a slot holds: the dispatcher as the loop drives it, and the same allocation as
 /// `dyn Any`, so [`Map::get`] can hand back a typed [`Handle`].
-struct Entry {
+pub(crate) struct Entry {
     dispatcher: Shared,
     any: Rc<dyn Any>,
+}
+
+impl Entry {
+    pub(crate) fn dispatcher(&self) -> &Shared {
+        &self.dispatcher
+    }
 }
 
 pub(crate) struct Inner {
@@ -64,6 +70,16 @@ pub(crate) struct Inner {
     pub(crate) consult_all: Cell<bool>,
     /// Scratch space the loop reuses from pass to pass.
     pub(crate) scratch: RefCell<Scratch>,
+    /// Readiness that arrived for a channel whose handler was running (a nested
+    /// pass): merged into the next pass instead of being lost.
+    pub(crate) deferred: RefCell<Vec<(Token, u8)>>,
+    /// The channel whose handler is running (`WAKE_TOKEN`: none).
+    pub(crate) running: Cell<Token>,
+    /// The slot entry of the running channel, if it closed itself.
+    pub(crate) limbo: RefCell<Option<Entry>>,
+    /// Set when `close_all` emptied the slot of a channel whose handler was running:
+    /// the loop then closes that channel once the handler returns.
+    pub(crate) orphaned: Cell<bool>,
     /// What other threads share with this map's loop; made by the first
     /// [`Map::loop_handle`] (a poller takes only one waker).
     pub(crate) remote: OnceCell<std::sync::Arc<Remote>>,
@@ -83,7 +99,6 @@ impl Drop for Inner {
 pub(crate) struct Scratch {
     pub(crate) queue: Vec<Token>,
     pub(crate) ready: Vec<(Token, u8)>,
-    pub(crate) work: Vec<(Token, Shared)>,
 }
 
 impl Inner {
@@ -125,19 +140,28 @@ impl Inner {
                 _ => None,
             }
         };
+        if taken.is_some() && token == self.running.get() {
+            // Its handler is running: keep the entry until it returns, in case the
+            // handler gives the channel a new socket (Python's reconnect idiom).
+            *self.limbo.borrow_mut() = taken;
+            return;
+        }
         // Dropped here, with no borrow held: the dispatcher's Drop may touch the map.
         drop(taken);
     }
 
-    /// Queues `token` for the next pass unless it is queued already.
-    pub(crate) fn enqueue(&self, token: Token, queued: &mut bool) {
-        if !*queued {
-            *queued = true;
+    /// Queues `token` for the next pass unless it is queued for it already.
+    /// `queued_for` is the channel's note of the pass it was last queued for: a pass
+    /// takes the whole queue at its start, so no flag ever needs clearing.
+    pub(crate) fn enqueue(&self, token: Token, queued_for: &mut u64) {
+        let next = self.pass.get() + 1;
+        if *queued_for != next {
+            *queued_for = next;
             self.queue.borrow_mut().push(token);
         }
     }
 
-    fn insert(&self, entry: Entry) -> Token {
+    pub(crate) fn insert(&self, entry: Entry) -> Token {
         let mut slots = self.slots.borrow_mut();
         let index = match self.free.borrow_mut().pop() {
             Some(i) => i as usize,
@@ -230,6 +254,10 @@ impl Map {
                 pass: Cell::new(0),
                 consult_all: Cell::new(false),
                 scratch: RefCell::new(Scratch::default()),
+                deferred: RefCell::new(Vec::new()),
+                running: Cell::new(WAKE_TOKEN),
+                limbo: RefCell::new(None),
+                orphaned: Cell::new(false),
                 remote: OnceCell::new(),
                 exit: Cell::new(false),
             }),

@@ -12,6 +12,10 @@ use asyncore::{Channel, Dispatcher, Map, Result, SockAddr, Socket};
 
 use super::{ServerStats, Stop};
 
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; 64 * 1024]);
+}
+
 struct EchoHandler {
     chan: Channel,
     pending: Vec<u8>,
@@ -39,11 +43,13 @@ impl Dispatcher for EchoHandler {
         !self.pending.is_empty()
     }
     fn handle_read(&mut self) -> Result<()> {
-        let mut buf = [0u8; 64 * 1024];
-        let n = self.chan.recv_into(&mut buf)?;
-        let sent = self.chan.send(&buf[..n])?;
-        self.pending.extend_from_slice(&buf[sent..n]);
-        Ok(())
+        // One read buffer for every connection of the loop's thread.
+        SCRATCH.with_borrow_mut(|buf| {
+            let n = self.chan.recv_into(buf)?;
+            let sent = self.chan.send(&buf[..n])?;
+            self.pending.extend_from_slice(&buf[sent..n]);
+            Ok(())
+        })
     }
     fn handle_write(&mut self) -> Result<()> {
         self.send_pending()
