@@ -1,6 +1,6 @@
 //! A line-based chat server built on `AsyncChat`:
-//! `cargo run --example chat_server -- [ADDR]` (default 127.0.0.1:6667; port 0 picks a
-//! free port).
+//! `cargo run --example chat_server -- [--idle-timeout SECS] [ADDR]` (default
+//! 127.0.0.1:6667; port 0 picks a free port; the option may also follow ADDR).
 //!
 //! Prints `listening on IP:PORT` once listening, then runs until killed.
 //!
@@ -10,21 +10,34 @@
 //! answered with `bye` and the connection closes once that is sent. A client that
 //! sends more than 64 KiB without a newline is closed; the others are not affected.
 //!
+//! With `--idle-timeout SECS` (fractional seconds, such as `0.5`), a client that sends
+//! nothing for SECS seconds, nickname or not, is sent `idle timeout` and the connection
+//! closes once that is sent. Without it, clients may stay silent for ever.
+//!
 //! The broadcast uses a shared registry of the clients' [`Handle`]s. While a client's
 //! `found_terminator` runs, its own handler is borrowed by the loop, so
 //! `try_borrow_mut` on its handle fails and the sender is skipped for free. What is
 //! pushed into the other clients is sent by their `handle_write` on the next pass, one
 //! write per client for all the lines of the sender's read.
+//!
+//! The idle timeout is one task per client among the thread's global tasks
+//! ([`asyncore::call_later`]; `Map::run` runs them along with the channels). It is
+//! scheduled when the client is accepted, restarted with [`TaskHandle::reset`] on
+//! every read, and dropped with [`TaskHandle::cancel`] when the client closes for any
+//! reason. When it runs, it borrows the client through its [`Handle`] (tasks run
+//! between handlers, never inside one, so the borrow succeeds), queues the notice and
+//! asks for the close once that is sent.
 
 use std::cell::RefCell;
 use std::io::Write;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 use std::rc::Rc;
+use std::time::Duration;
 
 use asyncore::{
     AsyncChat, AsyncChatHandler, Channel, Dispatcher, Domain, Error, Handle, Map, Result, SockAddr,
-    Socket, Type,
+    Socket, TaskHandle, Type,
 };
 
 /// Longest line (without its newline) a client may send; longer ones close it.
@@ -32,21 +45,29 @@ const MAX_LINE: usize = 64 * 1024;
 /// A client that lets this much output pile up unread is closed.
 const MAX_BACKLOG: usize = 16 * 1024 * 1024;
 const DEFAULT_ADDR: &str = "127.0.0.1:6667";
-const USAGE: &str = "usage: chat_server [ADDR]";
+const USAGE: &str = "usage: chat_server [--idle-timeout SECS] [ADDR]";
 
 /// Command-line settings. Options go here (and in [`Config::from_args`]), and reach
 /// the server through [`run`].
 #[derive(Debug)]
 struct Config {
     addr: SocketAddr,
+    /// Close a client after this long without a byte from it.
+    idle_timeout: Option<Duration>,
 }
 
 impl Config {
     fn from_args(args: impl IntoIterator<Item = String>) -> std::result::Result<Config, String> {
         let mut addr = None;
-        for arg in args {
+        let mut idle_timeout = None;
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
             match arg.as_str() {
                 "-h" | "--help" => return Err(USAGE.to_string()),
+                "--idle-timeout" => {
+                    let secs = args.next().ok_or("--idle-timeout needs SECS")?;
+                    idle_timeout = Some(parse_secs(&secs)?);
+                }
                 opt if opt.starts_with('-') => return Err(format!("unknown option {opt}")),
                 _ if addr.is_none() => addr = Some(parse_addr(&arg)?),
                 _ => return Err(format!("unexpected argument {arg}")),
@@ -57,8 +78,18 @@ impl Config {
                 Some(a) => a,
                 None => parse_addr(DEFAULT_ADDR)?,
             },
+            idle_timeout,
         })
     }
+}
+
+/// A positive number of seconds, possibly fractional (`0.3`).
+fn parse_secs(text: &str) -> std::result::Result<Duration, String> {
+    text.parse::<f64>()
+        .ok()
+        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("bad idle timeout {text}: want a positive number of seconds"))
 }
 
 /// `IP:PORT`, `HOST:PORT`, or a bare port on 127.0.0.1.
@@ -83,8 +114,11 @@ struct Client {
     /// The line being collected.
     line: Vec<u8>,
     nick: Option<Vec<u8>>,
-    /// `/quit` was received: ignore the rest, close once `bye` is out.
-    quitting: bool,
+    /// `/quit` was received or the client was idle too long: ignore the rest, send
+    /// nothing more, close once the last message (`bye`, `idle timeout`) is out.
+    closing: bool,
+    /// The idle-timeout task, with `--idle-timeout`, while it is pending.
+    idle: Option<TaskHandle>,
 }
 
 impl Client {
@@ -98,8 +132,19 @@ impl Client {
             registry,
             line: Vec::new(),
             nick: None,
-            quitting: false,
+            closing: false,
+            idle: None,
         })
+    }
+
+    /// The idle task ran: the client sent nothing for the whole timeout.
+    fn time_out(&mut self) {
+        self.idle = None;
+        if !self.closing {
+            self.closing = true;
+            self.chat.push(b"idle timeout\n");
+            self.chat.close_when_done();
+        }
     }
 
     /// Sends `NICK: line` to every other client with a nickname.
@@ -114,7 +159,7 @@ impl Client {
             let Some(mut other) = handle.try_borrow_mut() else {
                 continue;
             };
-            if other.nick.is_none() || other.quitting || !other.chat.channel().is_open() {
+            if other.nick.is_none() || other.closing || !other.chat.channel().is_open() {
                 continue;
             }
             if other.chat.pending_bytes() > MAX_BACKLOG {
@@ -137,12 +182,20 @@ impl AsyncChatHandler for Client {
         &mut self.chat
     }
 
+    /// Any bytes from the client, even part of a line, restart its idle countdown.
+    fn handle_read(&mut self) -> Result<()> {
+        if let Some(idle) = &self.idle {
+            idle.reset();
+        }
+        asyncore::default_handle_read(self)
+    }
+
     fn collect_incoming_data(&mut self, data: &[u8]) {
         self.line.extend_from_slice(data);
     }
 
     fn found_terminator(&mut self) -> Result<()> {
-        if self.quitting {
+        if self.closing {
             self.line.clear();
             return Ok(());
         }
@@ -151,7 +204,7 @@ impl AsyncChatHandler for Client {
             line.pop();
         }
         if line == b"/quit" {
-            self.quitting = true;
+            self.closing = true;
             self.chat.push(b"bye\n");
             self.chat.close_when_done();
         } else if let Some(nick) = &self.nick {
@@ -168,8 +221,12 @@ impl AsyncChatHandler for Client {
         Ok(())
     }
 
-    /// Leaves the registry as well.
+    /// Stops the idle countdown and leaves the registry as well. (`close`, not
+    /// `handle_close`: a client closed for its backlog or a failure gets here too.)
     fn close(&mut self) {
+        if let Some(idle) = self.idle.take() {
+            idle.cancel();
+        }
         self.chat.close();
         if let Ok(mut registry) = self.registry.try_borrow_mut() {
             registry.retain(|(id, _)| *id != self.id);
@@ -182,6 +239,7 @@ struct Server {
     chan: Channel,
     registry: Registry,
     next_id: u64,
+    idle_timeout: Option<Duration>,
 }
 
 impl Dispatcher for Server {
@@ -199,6 +257,11 @@ impl Dispatcher for Server {
         let client = Client::new(sock, id, self.registry.clone())?;
         let map = self.chan.map().expect("the server is in a map");
         let handle = map.add(client)?;
+        if let Some(timeout) = self.idle_timeout {
+            let target = handle.clone();
+            let idle = asyncore::call_later(timeout, move || target.borrow_mut().time_out());
+            handle.borrow_mut().idle = Some(idle);
+        }
         let mut registry = self.registry.borrow_mut();
         // Clients closed while the registry was borrowed are dropped here.
         registry.retain(|(_, h)| h.is_open());
@@ -225,6 +288,7 @@ fn run(config: Config) -> std::result::Result<(), Box<dyn std::error::Error>> {
         chan,
         registry: Registry::default(),
         next_id: 0,
+        idle_timeout: config.idle_timeout,
     })?;
 
     let mut out = std::io::stdout().lock();

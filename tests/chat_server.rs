@@ -2,7 +2,9 @@
 
 mod example_process;
 
+use std::io::{ErrorKind, Read};
 use std::net::TcpStream;
+use std::time::{Duration, Instant};
 
 use example_process::*;
 
@@ -170,4 +172,164 @@ fn a_client_that_vanishes_does_not_disturb_the_others() {
         assert_eq!(read_line(&mut carol), format!("alice: ping {i}\n"));
     }
     quit(&mut carol);
+}
+
+// ---- --idle-timeout ------------------------------------------------------------
+
+/// The timeout the idle tests run with, as given on the command line.
+const IDLE_ARG: &str = "0.5";
+const IDLE: Duration = Duration::from_millis(500);
+/// A generous bound on how late an idle client is closed: never hit on a sane machine.
+const IDLE_LATE: Duration = Duration::from_secs(10);
+
+/// Starts the server with `--idle-timeout IDLE_ARG` before the address.
+fn start_with_idle_timeout() -> Server {
+    Server::start_with("chat_server", &["--idle-timeout", IDLE_ARG, "127.0.0.1:0"])
+}
+
+/// Checks that the next bytes on `s` are exactly `idle timeout\n` and then the end
+/// of the stream, and that this came between `idle` and [`IDLE_LATE`] after `since`
+/// (taken before the client's last bytes were sent, or before it connected).
+fn timed_out(s: &mut TcpStream, since: Instant, idle: Duration) {
+    assert_eq!(read_line(s), "idle timeout\n");
+    assert!(
+        closed_by_server(s),
+        "the connection closes after the notice"
+    );
+    let after = since.elapsed();
+    assert!(after >= idle, "timed out after only {after:?}");
+    assert!(after < IDLE_LATE, "timed out only after {after:?}");
+}
+
+/// Sends a line from each of `a` and `b` about every 100 ms for `talk`, checking
+/// that each gets the other's; returns when the last lines were sent.
+fn chat_for(
+    talk: Duration,
+    (a, a_nick): (&mut TcpStream, &str),
+    (b, b_nick): (&mut TcpStream, &str),
+) -> Instant {
+    let start = Instant::now();
+    let mut i = 0;
+    loop {
+        let sent = Instant::now();
+        send(a, format!("a{i}\n").as_bytes());
+        send(b, format!("b{i}\n").as_bytes());
+        assert_eq!(read_line(b), format!("{a_nick}: a{i}\n"));
+        assert_eq!(read_line(a), format!("{b_nick}: b{i}\n"));
+        if start.elapsed() >= talk {
+            return sent;
+        }
+        i += 1;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn with_idle_timeout_a_silent_client_is_told_and_closed() {
+    let server = start_with_idle_timeout();
+    // Both wait at once: without a nickname, and with one (the countdown restarts
+    // when the nickname is read).
+    let before_connect = Instant::now();
+    let mut nameless = server.connect();
+    let before_nick = Instant::now();
+    let mut alice = join(&server, "alice");
+    timed_out(&mut nameless, before_connect, IDLE);
+    timed_out(&mut alice, before_nick, IDLE);
+}
+
+#[test]
+fn the_idle_timeout_may_follow_the_address_and_be_fractional() {
+    let server = Server::start_with("chat_server", &["127.0.0.1:0", "--idle-timeout", "0.3"]);
+    let before_connect = Instant::now();
+    let mut s = server.connect();
+    timed_out(&mut s, before_connect, Duration::from_millis(300));
+}
+
+#[test]
+fn an_active_client_is_not_timed_out_and_still_gets_broadcasts() {
+    let server = start_with_idle_timeout();
+    let mut alice = join(&server, "alice");
+    let mut bob = join(&server, "bob");
+    // Three times the timeout, never silent for a fifth of it.
+    let last = chat_for(3 * IDLE, (&mut alice, "alice"), (&mut bob, "bob"));
+    // Once silent, they are timed out like anyone: the countdown was running.
+    timed_out(&mut alice, last, IDLE);
+    timed_out(&mut bob, last, IDLE);
+}
+
+#[test]
+fn an_idle_client_closing_does_not_affect_the_others() {
+    let server = start_with_idle_timeout();
+    let mut alice = join(&server, "alice");
+    let mut bob = join(&server, "bob");
+    let before_nick = Instant::now();
+    let mut carol = join(&server, "carol");
+    // Carol only listens: she gets the others' lines, then the notice, then EOF.
+    let listener = std::thread::spawn(move || {
+        let mut heard = 0;
+        loop {
+            let line = read_line(&mut carol);
+            if line == "idle timeout\n" {
+                break;
+            }
+            assert!(
+                line.starts_with("alice: a") || line.starts_with("bob: b"),
+                "carol got {line:?}"
+            );
+            heard += 1;
+        }
+        assert!(closed_by_server(&mut carol), "carol's connection closes");
+        (heard, before_nick.elapsed())
+    });
+    chat_for(3 * IDLE, (&mut alice, "alice"), (&mut bob, "bob"));
+    let (heard, after) = listener.join().unwrap();
+    assert!(heard > 0, "carol heard nothing before timing out");
+    assert!(
+        after >= IDLE && after < IDLE_LATE,
+        "carol timed out after {after:?}"
+    );
+    // Carol is gone, the others carry on (and a newcomer is welcome).
+    let mut dave = join(&server, "dave");
+    send(&mut alice, b"still here\n");
+    assert_eq!(read_line(&mut bob), "alice: still here\n");
+    assert_eq!(read_line(&mut dave), "alice: still here\n");
+    quit(&mut alice);
+    quit(&mut bob);
+    quit(&mut dave);
+}
+
+#[test]
+fn without_idle_timeout_a_silent_client_stays() {
+    let server = Server::start("chat_server");
+    let mut s = server.connect();
+    // Twice the timeout the other tests use: nothing comes, the connection stays.
+    s.set_read_timeout(Some(2 * IDLE)).unwrap();
+    let mut byte = [0u8];
+    match s.read(&mut byte) {
+        Ok(n) => panic!("got {n} bytes from a server without --idle-timeout"),
+        Err(e) => assert!(
+            matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
+            "{e}"
+        ),
+    }
+    s.set_read_timeout(Some(LIMIT)).unwrap();
+    quit(&mut s);
+}
+
+#[test]
+fn a_bad_idle_timeout_is_refused_with_the_usage() {
+    for args in [
+        &["--idle-timeout"][..],
+        &["127.0.0.1:0", "--idle-timeout"],
+        &["--idle-timeout", "soon", "127.0.0.1:0"],
+        &["--idle-timeout", "0", "127.0.0.1:0"],
+        &["--idle-timeout", "-1", "127.0.0.1:0"],
+        &["--idle-timeout", "nan", "127.0.0.1:0"],
+    ] {
+        let out = run_to_exit("chat_server", args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("usage: chat_server"), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
 }

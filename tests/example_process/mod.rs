@@ -4,10 +4,10 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::Mutex;
 use std::sync::mpsc::{self, Receiver};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long any single wait in these tests may take before the test fails.
 pub const LIMIT: Duration = Duration::from_secs(20);
@@ -70,8 +70,14 @@ pub struct Server {
 impl Server {
     /// Starts example `name` on 127.0.0.1 port 0 and waits for its `listening on` line.
     pub fn start(name: &str) -> Server {
+        Server::start_with(name, &["127.0.0.1:0"])
+    }
+
+    /// Starts example `name` with `args` (which must make it listen on loopback, port
+    /// 0) and waits for its `listening on` line.
+    pub fn start_with(name: &str, args: &[&str]) -> Server {
         let mut child = Command::new(example_binary(name))
-            .arg("127.0.0.1:0")
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -123,6 +129,29 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Runs example `name` with `args` to its end, as for arguments it refuses; fails the
+/// test if it is still running after [`LIMIT`].
+pub fn run_to_exit(name: &str, args: &[&str]) -> Output {
+    let mut child = Command::new(example_binary(name))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the example starts");
+    let start = Instant::now();
+    while child.try_wait().expect("waiting for the example").is_none() {
+        if start.elapsed() > LIMIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{name} {args:?} still running after {LIMIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // It has exited: what it printed is all in the pipes.
+    child.wait_with_output().expect("the example's output")
 }
 
 /// Reads one `\n`-terminated line (the `\n` included), byte by byte.
