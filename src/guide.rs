@@ -132,6 +132,49 @@
 //! | `file_wrapper`, `file_dispatcher(fd)` | [`FileWrapper`](crate::FileWrapper), [`Channel::from_file`] |
 //! | `repr(dispatcher)` | `{:?}` of a [`Channel`]: `Channel(listening 127.0.0.1:8080, fd 5)` |
 //!
+//!
+//! ## asynchat
+//!
+//! | Python | Rust |
+//! |---|---|
+//! | `class X(asynchat.async_chat)` | a struct holding an [`AsyncChat`](crate::AsyncChat), `impl` [`AsyncChatHandler`](crate::AsyncChatHandler) (every `AsyncChatHandler` is a [`Dispatcher`]) |
+//! | `async_chat(sock, map)` | [`AsyncChat::from_socket`](crate::AsyncChat::from_socket), then [`Map::add`](crate::Map::add) |
+//! | `collect_incoming_data(data)`, `found_terminator()` | the same methods of [`AsyncChatHandler`](crate::AsyncChatHandler) |
+//! | `set_terminator(t)`, `get_terminator()` | [`AsyncChat::set_terminator`](crate::AsyncChat::set_terminator) (`b"\r\n"`, a `usize` count, or `None`; a negative count is [`Error::NegativeTerminator`](crate::Error::NegativeTerminator)), [`AsyncChat::get_terminator`](crate::AsyncChat::get_terminator) |
+//! | `push(data)`, `push_with_producer(p)` | [`AsyncChat::push`](crate::AsyncChat::push), [`AsyncChat::push_with_producer`](crate::AsyncChat::push_with_producer) |
+//! | `close_when_done()`, `initiate_send()`, `discard_buffers()` | the same methods of [`AsyncChat`](crate::AsyncChat) |
+//! | `ac_in_buffer_size`, `ac_out_buffer_size` | the same fields of [`AsyncChat`](crate::AsyncChat) (65536) |
+//! | `simple_producer(data, buffer_size=512)` | [`simple_producer`](crate::simple_producer), [`SimpleProducer`](crate::SimpleProducer) |
+//! | a producer class with `more()` | `impl` [`Producer`](crate::Producer); a file: [`ReadProducer`](crate::ReadProducer) |
+//! | `find_prefix_at_end(haystack, needle)` | [`find_prefix_at_end`](crate::find_prefix_at_end) |
+//! | `async_chat.handle_read(self)` from an override | [`default_handle_read`](crate::default_handle_read) |
+//! | astm's `flush()`, `pull(data)` | [`AsyncChat::flush`](crate::AsyncChat::flush), [`AsyncChatHandler::pull`](crate::AsyncChatHandler::pull) |
+//! | (none: unbounded) | [`AsyncChat::set_input_limit`](crate::AsyncChat::set_input_limit): past it, [`Error::InputTooLong`](crate::Error::InputTooLong) and the channel closes |
+//!
+//! The terminator splitter alone, with no socket, is [`chat::Splitter`](crate::chat::Splitter).
+//!
+//! ## astm.asynclib: scheduled tasks
+//!
+//! | Python | Rust |
+//! |---|---|
+//! | `loop(timeout, map, tasks, count)` | [`loop_with_tasks`](crate::loop_with_tasks); [`loop_`](crate::loop_) runs the global tasks too |
+//! | `call_later(delay, cb)` | [`call_later`](crate::call_later), [`Tasks::call_later`](crate::Tasks::call_later); repeating: [`call_every`](crate::call_every) |
+//! | a delayed call's `call()`, `reset()`, `delay(s)`, `cancel()`, `active()` | [`TaskHandle::call_now`](crate::TaskHandle::call_now), [`reset`](crate::TaskHandle::reset), [`delay`](crate::TaskHandle::delay) (pushes the deadline later by `s`), [`cancel`](crate::TaskHandle::cancel), [`active`](crate::TaskHandle::active) |
+//! | (another thread calling `push()`: a data race) | [`Map::loop_handle`](crate::Map::loop_handle): [`LoopHandle::call`](crate::LoopHandle::call), [`wake`](crate::LoopHandle::wake), [`exit`](crate::LoopHandle::exit) |
+//!
+//! ## asycamore.tcpsocket
+//!
+//! | Python | Rust |
+//! |---|---|
+//! | `connect_tcp(o, address)` | [`tcpsocket::connect_tcp`](crate::tcpsocket::connect_tcp) |
+//! | `listen_tcp(o, ip, port, backlog)` | [`tcpsocket::listen_tcp`](crate::tcpsocket::listen_tcp) |
+//! | `server_accept(state, factory, closer)`, `AcceptingSocket` | [`tcpsocket::server_accept`](crate::tcpsocket::server_accept), [`tcpsocket::AcceptingSocket`](crate::tcpsocket::AcceptingSocket) |
+//! | `socket_reader(sock, sentinel, buffer_size)`, `socket_writer` | [`tcpsocket::socket_reader`](crate::tcpsocket::socket_reader), [`tcpsocket::socket_writer`](crate::tcpsocket::socket_writer) |
+//! | `write_iterable(o, iterable, for_each, before_and_after)` | [`tcpsocket::write_iterable`](crate::tcpsocket::write_iterable) |
+//! | `data_reader(o, for_each)` | [`tcpsocket::data_reader`](crate::tcpsocket::data_reader) |
+//! | `getsockerr(s)` | [`tcpsocket::getsockerr`](crate::tcpsocket::getsockerr) |
+//! | `HTTPClientSocket` | [`http::HttpClient`](crate::http::HttpClient) |
+//!
 //! # What differs from Python, and why
 //!
 //! - **Handlers return `Result`** instead of raising; a panic is caught and treated as
@@ -145,6 +188,11 @@
 //!   restores Python's "every channel, every pass".
 //! - **Threads**: maps and handles are `!Send`; a handler's state cannot be touched
 //!   from another thread by mistake.
+//! - **Reconnecting** with `close(); create_socket(); connect(addr)` works inside a
+//!   handler (the dispatcher goes back in its map when the handler returns); outside
+//!   the loop, add a new dispatcher instead.
+//! - **A dispatcher that stores its own [`Map`](crate::Map)** keeps the map alive, and
+//!   the map keeps it: use [`Channel::map`] when you need the map.
 
 #[allow(unused_imports)]
 use crate::{Channel, Dispatcher};
