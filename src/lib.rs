@@ -139,3 +139,8 @@ pub use map::{ChannelId, Handle, Map, add};
 pub use socket2::{Domain, SockAddr, Socket, Type};
 pub use tasks::{TaskHandle, Tasks, call_every, call_later};
 pub use with_send::DispatcherWithSend;
+
+/// The README's example, compiled as a doctest so it cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
