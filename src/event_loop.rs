@@ -240,14 +240,17 @@ pub(crate) fn pass(
 ) -> Result<()> {
     let pass = inner.pass.get() + 1;
     inner.pass.set(pass);
-    // The scratch vectors leave the map while the pass runs (a handler may run a
-    // nested pass), and go back, emptied, with their capacity.
-    let mut scratch = std::mem::take(&mut *inner.scratch.borrow_mut());
-    let result = run_pass(inner, tasks, pass, timeout, &mut scratch);
-    scratch.queue.clear();
-    scratch.ready.clear();
-    std::mem::swap(&mut *inner.scratch.borrow_mut(), &mut scratch);
-    result
+    // The pass keeps the map's scratch vectors (and their capacity) borrowed; a
+    // nested pass, run from a handler, makes do with vectors of its own.
+    match inner.scratch.try_borrow_mut() {
+        Ok(mut scratch) => {
+            let r = run_pass(inner, tasks, pass, timeout, &mut scratch);
+            scratch.queue.clear();
+            scratch.ready.clear();
+            r
+        }
+        Err(_) => run_pass(inner, tasks, pass, timeout, &mut Default::default()),
+    }
 }
 
 fn run_pass(
