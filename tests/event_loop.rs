@@ -405,3 +405,24 @@ fn many_connections_echo_through_one_loop() {
     clients.join().unwrap();
     run_until(&map, LIMIT, || map.len() == 1);
 }
+
+#[test]
+fn a_pass_serves_a_channel_once_unless_given_a_budget() {
+    for (budget, expected) in [(None, 1), (Some(4), 4), (Some(0), 1)] {
+        let map = Map::new().unwrap();
+        if let Some(b) = budget {
+            map.set_dispatch_budget(b);
+        }
+        let (chan, mut peer) = channel_pair();
+        peer.write_all(b"0123456789").unwrap();
+        std::thread::sleep(Duration::from_millis(30));
+        let (mut rec, log) = Recorder::new(chan);
+        rec.read_size = 1;
+        map.add(rec).unwrap();
+        map.run(Some(Duration::from_secs(5)), Some(1)).unwrap();
+        assert_eq!(log.borrow().data.len(), expected, "budget {budget:?}");
+        // The rest follows in later passes, whatever the budget.
+        run_until(&map, LIMIT, || log.borrow().data.len() == 10);
+        assert_eq!(log.borrow().data, b"0123456789");
+    }
+}

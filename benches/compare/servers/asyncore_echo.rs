@@ -85,7 +85,17 @@ impl Dispatcher for EchoServer {
 
 /// Serves echo on `listener` until `stop`.
 pub fn serve(listener: TcpListener, stop: Stop) -> ServerStats {
+    serve_on(Map::new().expect("asyncore map"), listener, stop)
+}
+
+/// The same, with `Map::set_dispatch_budget(16)`.
+pub fn serve_with_budget(listener: TcpListener, stop: Stop) -> ServerStats {
     let map = Map::new().expect("asyncore map");
+    map.set_dispatch_budget(16);
+    serve_on(map, listener, stop)
+}
+
+fn serve_on(map: Map, listener: TcpListener, stop: Stop) -> ServerStats {
     let chan = Channel::from_socket(listener).expect("listener");
     let server = map.add(EchoServer { chan, accepted: 0 }).expect("add");
     while !stop.is_stopped() {

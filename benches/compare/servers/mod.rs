@@ -70,6 +70,9 @@ pub const TOKIO: &str = "tokio";
 pub const LINES_CODEC: &str = "tokio-lines";
 /// The crate's `Dispatcher` echo server (goals are checked against this name).
 pub const ASYNCORE: &str = "asyncore";
+/// The same echo server with `Map::set_dispatch_budget(16)`: a pass may serve a
+/// busy connection up to 16 times (Python's loop, and the default: once).
+pub const ASYNCORE_BUDGET: &str = "asyncore-b16";
 /// The crate's `AsyncChat` line-echo server (goals are checked against this name).
 pub const ASYNCHAT: &str = "asyncore-chat";
 
@@ -89,6 +92,11 @@ pub const SERVERS: &[Server] = &[
         name: ASYNCORE,
         protocol: Protocol::Echo,
         serve: asyncore_echo::serve,
+    },
+    Server {
+        name: ASYNCORE_BUDGET,
+        protocol: Protocol::Echo,
+        serve: asyncore_echo::serve_with_budget,
     },
     Server {
         name: LINES_CODEC,
