@@ -186,6 +186,9 @@
 //! - **Predicates** are consulted for the channels whose answer can matter each pass
 //!   (see [`event_loop`](crate::event_loop)); [`Map::set_consult_all`](crate::Map::set_consult_all)
 //!   restores Python's "every channel, every pass".
+//! - **One dispatch per channel per pass**, as in Python, unless
+//!   [`Map::set_dispatch_budget`](crate::Map::set_dispatch_budget) allows more: a
+//!   throughput knob for bulk streams.
 //! - **Threads**: maps and handles are `!Send`; a handler's state cannot be touched
 //!   from another thread by mistake.
 //! - **Reconnecting** with `close(); create_socket(); connect(addr)` works inside a
