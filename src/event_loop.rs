@@ -407,8 +407,8 @@ fn run_channel(
         // close_all emptied the slot while this handler ran.
         d.close();
     }
-    let entry = inner.limbo.borrow_mut().take();
-    if let Some(entry) = entry {
+    let entry = inner.limbo.borrow_mut().take_if(|(t, _)| *t == token);
+    if let Some((_, entry)) = entry {
         rehome(inner, entry, shared, d);
     }
     result

@@ -76,7 +76,7 @@ pub(crate) struct Inner {
     /// The channel whose handler is running (`WAKE_TOKEN`: none).
     pub(crate) running: Cell<Token>,
     /// The slot entry of the running channel, if it closed itself.
-    pub(crate) limbo: RefCell<Option<Entry>>,
+    pub(crate) limbo: RefCell<Option<(Token, Entry)>>,
     /// Set when `close_all` emptied the slot of a channel whose handler was running:
     /// the loop then closes that channel once the handler returns.
     pub(crate) orphaned: Cell<bool>,
@@ -145,7 +145,7 @@ impl Inner {
         if taken.is_some() && token == self.running.get() {
             // Its handler is running: keep the entry until it returns, in case the
             // handler gives the channel a new socket (Python's reconnect idiom).
-            *self.limbo.borrow_mut() = taken;
+            *self.limbo.borrow_mut() = taken.map(|e| (token, e));
             return;
         }
         // Dropped here, with no borrow held: the dispatcher's Drop may touch the map.
