@@ -297,16 +297,23 @@ impl Channel {
     /// No socket, or the connect failed at once (for example a Unix socket path that
     /// does not exist).
     pub fn connect(&mut self, addr: impl Into<SockAddr>) -> io::Result<()> {
-        let addr = addr.into();
+        self.start_connect(addr.into()).map(drop)
+    }
+
+    /// [`connect`](Channel::connect), telling whether it completed at once.
+    pub(crate) fn start_connect(&mut self, addr: SockAddr) -> io::Result<bool> {
         self.connected = false;
         self.connecting = true;
-        match self.sock()?.connect(&addr) {
-            Ok(()) => {}
-            Err(e) if in_progress(&e) => {}
-            Err(e) => return Err(e),
-        }
+        let immediate = match self.sock()?.connect(&addr) {
+            Ok(()) => true,
+            Err(e) if in_progress(&e) => false,
+            Err(e) => {
+                self.connecting = false;
+                return Err(e);
+            }
+        };
         self.addr = Some(addr);
-        Ok(())
+        Ok(immediate)
     }
 
     /// Accepts one connection: `Ok(None)` when none is waiting (would block) or the
@@ -338,12 +345,8 @@ impl Channel {
     ///
     /// Any other failure.
     pub fn send(&mut self, data: &[u8]) -> io::Result<usize> {
-        let res = match &self.io {
-            Some(Io::Socket(s)) => s.send_with_flags(data, SEND_FLAGS),
-            Some(Io::File(f)) => f.send(data),
-            None => Err(not_open()),
-        };
-        self.after_send(res, data.len())
+        let res = self.write_raw(data);
+        self.python_send(res)
     }
 
     /// Like [`send`](Channel::send) for several buffers at once (one `sendmsg`).
@@ -358,23 +361,38 @@ impl Channel {
             Some(Io::File(f)) => f.file().write_vectored(bufs),
             None => Err(not_open()),
         };
-        self.after_send(res, want)
+        let res = self.sent(res, want);
+        self.python_send(res)
     }
 
-    fn after_send(&mut self, res: io::Result<usize>, want: usize) -> io::Result<usize> {
+    /// One write, with the loop's readiness bookkeeping; errors as they come (the
+    /// tcpsocket helpers need to see a reset as a reset).
+    pub(crate) fn write_raw(&mut self, data: &[u8]) -> io::Result<usize> {
+        let res = match &self.io {
+            Some(Io::Socket(s)) => s.send_with_flags(data, SEND_FLAGS),
+            Some(Io::File(f)) => f.send(data),
+            None => Err(not_open()),
+        };
+        self.sent(res, data.len())
+    }
+
+    /// Readiness after a write: a short write on a stream means its send buffer is
+    /// full, and the poller reports the next edge when there is room again.
+    fn sent(&mut self, res: io::Result<usize>, want: usize) -> io::Result<usize> {
+        match &res {
+            Ok(n) if *n < want && self.stream => self.ready &= !WRITE,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.ready &= !WRITE,
+            _ => {}
+        }
+        res
+    }
+
+    /// Python's `send` contract over a raw result: would-block is 0, a disconnect is
+    /// 0 and a `handle_close` due.
+    fn python_send(&mut self, res: io::Result<usize>) -> io::Result<usize> {
         match res {
-            Ok(n) => {
-                // A short write on a stream means its send buffer is full: the poller
-                // will report the next edge when there is room again.
-                if n < want && self.stream {
-                    self.ready &= !WRITE;
-                }
-                Ok(n)
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                self.ready &= !WRITE;
-                Ok(0)
-            }
+            Ok(n) => Ok(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(0),
             Err(e) if is_disconnect(&e) => {
                 self.peer_gone();
@@ -405,6 +423,23 @@ impl Channel {
     ///
     /// As for [`recv`](Channel::recv).
     pub fn recv_into(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.read_raw(buf) {
+            Ok(0) if !buf.is_empty() => {
+                self.peer_gone();
+                Ok(0)
+            }
+            Err(e) if is_disconnect(&e) => {
+                self.ready &= !READ;
+                self.peer_gone();
+                Ok(0)
+            }
+            other => other,
+        }
+    }
+
+    /// One read, with the loop's readiness bookkeeping; errors as they come (the
+    /// tcpsocket helpers need to see a reset as a reset).
+    pub(crate) fn read_raw(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let res = match &self.io {
             Some(Io::Socket(s)) => {
                 let mut s: &Socket = s;
@@ -413,33 +448,23 @@ impl Channel {
             Some(Io::File(f)) => f.file().read(buf),
             None => Err(not_open()),
         };
-        match res {
-            Ok(0) if !buf.is_empty() => {
-                self.ready &= !READ;
-                self.peer_gone();
-                Ok(0)
+        match &res {
+            // End of stream: nothing more will come.
+            Ok(0) if !buf.is_empty() => self.ready &= !READ,
+            // A short read on a stream drained the receive queue; new data brings a
+            // new edge. Not for datagrams or terminals (one message per read), nor
+            // once the peer has closed (the end of stream must still be read, and
+            // brings no edge), nor after priority data (a read stops short at the
+            // urgent mark).
+            Ok(n)
+                if *n < buf.len() && self.stream && self.ready & (READ_CLOSED | PRIORITY) == 0 =>
+            {
+                self.ready &= !READ
             }
-            Ok(n) => {
-                // A short read on a stream drained the receive queue; new data brings
-                // a new edge. (Not for datagrams or terminals: one message per read.
-                // Nor once the peer has closed: the end of stream must still be read.)
-                // Nor after priority data: a read stops short at the urgent mark.
-                if n < buf.len() && self.stream && self.ready & (READ_CLOSED | PRIORITY) == 0 {
-                    self.ready &= !READ;
-                }
-                Ok(n)
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                self.ready &= !READ;
-                Err(e)
-            }
-            Err(e) if is_disconnect(&e) => {
-                self.ready &= !READ;
-                self.peer_gone();
-                Ok(0)
-            }
-            Err(e) => Err(e),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.ready &= !READ,
+            _ => {}
         }
+        res
     }
 
     /// Shuts down one or both directions of the connection.
@@ -629,7 +654,8 @@ fn not_open() -> io::Error {
     io::Error::new(io::ErrorKind::NotConnected, "channel has no socket")
 }
 
-fn in_progress(e: &io::Error) -> bool {
+/// True for a connect that was started and goes on in the background.
+pub(crate) fn in_progress(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::WouldBlock
         || matches!(e.raw_os_error(), Some(code) if code == EINPROGRESS || code == EALREADY)
 }

@@ -4,7 +4,6 @@ use std::io;
 
 use socket2::{SockAddr, Type};
 
-use super::raw;
 use crate::Channel;
 
 /// How a connect started by [`connect_tcp`] went at first.
@@ -68,18 +67,9 @@ impl Connect {
 pub fn connect_tcp(chan: &mut Channel, address: impl Into<SockAddr>) -> io::Result<Connect> {
     let address = address.into();
     chan.create_socket(address.domain(), Type::STREAM)?;
-    chan.connected = false;
-    chan.connecting = true;
-    chan.addr = Some(address.clone());
-    let sock = chan
-        .socket()
-        .expect("create_socket gave the channel a socket");
-    match sock.connect(&address) {
-        Ok(()) => Ok(Connect::Immediate),
-        Err(e) if raw::in_progress(&e) => Ok(Connect::InProgress),
-        Err(e) => {
-            chan.connecting = false;
-            Err(e)
-        }
-    }
+    Ok(if chan.start_connect(address)? {
+        Connect::Immediate
+    } else {
+        Connect::InProgress
+    })
 }
