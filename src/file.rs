@@ -39,7 +39,7 @@ impl FileWrapper {
     /// The descriptor cannot be made non-blocking.
     pub fn new(fd: impl Into<OwnedFd>) -> io::Result<FileWrapper> {
         let fd: OwnedFd = fd.into();
-        // FIONBIO works on any descriptor, not only sockets.
+        // O_NONBLOCK (fcntl) works on any descriptor, not only sockets.
         socket2::SockRef::from(&fd).set_nonblocking(true)?;
         Ok(FileWrapper {
             file: File::from(fd),

@@ -140,7 +140,7 @@
 //! | `class X(asynchat.async_chat)` | a struct holding an [`AsyncChat`](crate::AsyncChat), `impl` [`AsyncChatHandler`](crate::AsyncChatHandler) (every `AsyncChatHandler` is a [`Dispatcher`]) |
 //! | `async_chat(sock, map)` | [`AsyncChat::from_socket`](crate::AsyncChat::from_socket), then [`Map::add`](crate::Map::add) |
 //! | `collect_incoming_data(data)`, `found_terminator()` | the same methods of [`AsyncChatHandler`](crate::AsyncChatHandler) |
-//! | `set_terminator(t)`, `get_terminator()` | [`AsyncChat::set_terminator`](crate::AsyncChat::set_terminator) (`b"\r\n"`, a `usize` count, or `None`; a negative count is [`Error::NegativeTerminator`](crate::Error::NegativeTerminator)), [`AsyncChat::get_terminator`](crate::AsyncChat::get_terminator) |
+//! | `set_terminator(t)`, `get_terminator()` | [`AsyncChat::set_terminator`](crate::AsyncChat::set_terminator) (`b"\r\n"`, a `usize` count, or [`Terminator::None`](crate::Terminator::None); a negative count is [`Error::NegativeTerminator`](crate::Error::NegativeTerminator)), [`AsyncChat::get_terminator`](crate::AsyncChat::get_terminator) |
 //! | `push(data)`, `push_with_producer(p)` | [`AsyncChat::push`](crate::AsyncChat::push), [`AsyncChat::push_with_producer`](crate::AsyncChat::push_with_producer) |
 //! | `close_when_done()`, `initiate_send()`, `discard_buffers()` | the same methods of [`AsyncChat`](crate::AsyncChat) |
 //! | `ac_in_buffer_size`, `ac_out_buffer_size` | the same fields of [`AsyncChat`](crate::AsyncChat) (65536) |

@@ -128,7 +128,7 @@ mod with_send;
 pub use channel::Channel;
 pub use chat::{
     AsyncChat, AsyncChatHandler, Producer, ReadProducer, SimpleProducer, Terminator,
-    default_handle_read, find_prefix_at_end, simple_producer,
+    default_handle_read, find_prefix_at_end, producer_fn, simple_producer,
 };
 pub use dispatcher::Dispatcher;
 pub use error::{Error, Result};

@@ -41,7 +41,6 @@ pub struct DispatcherWithSend {
     chan: Channel,
     /// Data queued and not sent yet: Python's `out_buffer`.
     pub out_buffer: Vec<u8>,
-    sent: usize,
 }
 
 impl DispatcherWithSend {
@@ -50,7 +49,6 @@ impl DispatcherWithSend {
         DispatcherWithSend {
             chan,
             out_buffer: Vec::new(),
-            sent: 0,
         }
     }
 
@@ -72,26 +70,25 @@ impl DispatcherWithSend {
     ///
     /// A socket failure other than would-block or a disconnect.
     pub fn initiate_send(&mut self) -> Result<()> {
-        while self.sent < self.out_buffer.len() {
-            let n = self.chan.send(&self.out_buffer[self.sent..])?;
-            if n == 0 {
-                break;
+        let mut sent = 0;
+        let result = loop {
+            if sent == self.out_buffer.len() {
+                break Ok(());
             }
-            self.sent += n;
-        }
-        if self.sent == self.out_buffer.len() {
-            self.out_buffer.clear();
-            self.sent = 0;
-        } else if self.sent > 64 * 1024 && self.sent * 2 > self.out_buffer.len() {
-            self.out_buffer.drain(..self.sent);
-            self.sent = 0;
-        }
-        Ok(())
+            match self.chan.send(&self.out_buffer[sent..]) {
+                Ok(0) => break Ok(()),
+                Ok(n) => sent += n,
+                Err(e) => break Err(e.into()),
+            }
+        };
+        // Python's `self.out_buffer = self.out_buffer[num_sent:]`.
+        self.out_buffer.drain(..sent);
+        result
     }
 
     /// Bytes queued and not yet sent.
     pub fn pending(&self) -> usize {
-        self.out_buffer.len() - self.sent
+        self.out_buffer.len()
     }
 }
 

@@ -291,3 +291,41 @@ fn a_refused_connect_is_never_reported_as_a_connect() {
     assert_eq!(h.borrow().connects, 0);
     h.close();
 }
+
+/// `out_buffer` is Python's public attribute; clearing it used to underflow a
+/// private "already sent" offset.
+#[test]
+fn dispatcher_with_send_survives_its_out_buffer_being_cleared() {
+    let (chan, _peer) = channel_pair();
+    let mut d = asyncore::DispatcherWithSend::new(chan);
+    d.out_buffer.extend_from_slice(&[1; 100]);
+    d.out_buffer.clear();
+    assert_eq!(d.pending(), 0);
+    d.send(b"after").unwrap();
+    assert_eq!(d.pending(), 0, "sent at once on an idle socket");
+}
+
+/// A request's own Host header used to be sent beside the connection's.
+#[test]
+fn a_request_with_its_own_host_header_sends_one() {
+    let req = asyncore::http::Request::get("/").with_header("Host", "example.test");
+    let bytes = String::from_utf8(req.to_bytes("127.0.0.1:80").unwrap()).unwrap();
+    assert_eq!(bytes.matches("Host:").count(), 1, "{bytes}");
+    assert!(bytes.contains("Host: example.test\r\n"), "{bytes}");
+}
+
+/// Byte strings are producers, as Python's `push_with_producer` takes any object
+/// with `more()`.
+#[test]
+fn byte_strings_are_producers_that_produce_once() {
+    use asyncore::Producer;
+    let mut v = b"abc".to_vec();
+    assert_eq!(v.more().unwrap(), b"abc");
+    assert!(v.more().unwrap().is_empty());
+    let mut s: &'static [u8] = b"xyz";
+    assert_eq!(s.more().unwrap(), b"xyz");
+    assert!(s.more().unwrap().is_empty());
+    let mut t = String::from("hi");
+    assert_eq!(t.more().unwrap(), b"hi");
+    assert!(t.more().unwrap().is_empty());
+}

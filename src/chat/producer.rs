@@ -52,6 +52,27 @@ impl<P: Producer + ?Sized> Producer for Box<P> {
     }
 }
 
+/// Bytes given whole produce themselves once: `push_with_producer(b"...".to_vec())`.
+impl Producer for Vec<u8> {
+    fn more(&mut self) -> io::Result<Vec<u8>> {
+        Ok(std::mem::take(self))
+    }
+}
+
+/// A static byte string produces itself once.
+impl Producer for &'static [u8] {
+    fn more(&mut self) -> io::Result<Vec<u8>> {
+        Ok(std::mem::take(self).to_vec())
+    }
+}
+
+/// A string produces its bytes once.
+impl Producer for String {
+    fn more(&mut self) -> io::Result<Vec<u8>> {
+        Ok(std::mem::take(self).into_bytes())
+    }
+}
+
 impl<P: Producer + ?Sized> Producer for &mut P {
     fn more(&mut self) -> io::Result<Vec<u8>> {
         (**self).more()
