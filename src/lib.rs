@@ -121,6 +121,7 @@ pub mod guide;
 pub mod http;
 pub mod loop_handle;
 mod map;
+mod read_buf;
 pub mod tasks;
 pub mod tcpsocket;
 mod with_send;

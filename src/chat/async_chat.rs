@@ -30,40 +30,9 @@ const DEFAULT_BUFFER_SIZE: usize = 65536;
 /// `ac_out_buffer_size` bytes, so one fast channel cannot starve the others.
 const BUDGET_BUFFERS: usize = 16;
 
-/// A read buffer larger than this is not kept for the next read.
-const READ_BUF_KEEP: usize = 4 * 1024 * 1024;
-
 thread_local! {
-    /// The buffer every channel of this thread reads into. Only the bytes a channel
-    /// must keep between reads (a partial terminator) are stored in the channel.
-    static READ_BUF: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
     /// How many `handle_read`s of chat channels are running on this thread.
     static READING: Cell<u32> = const { Cell::new(0) };
-}
-
-/// The shared read buffer, taken from the thread for one read and given back on drop.
-struct ReadBuf(Vec<u8>);
-
-impl ReadBuf {
-    fn take(len: usize) -> ReadBuf {
-        let mut buf = READ_BUF.take();
-        if buf.len() < len {
-            buf.resize(len, 0);
-        }
-        ReadBuf(buf)
-    }
-}
-
-impl Drop for ReadBuf {
-    fn drop(&mut self) {
-        let buf = std::mem::take(&mut self.0);
-        if buf.len() <= READ_BUF_KEEP {
-            let _ = READ_BUF.try_with(|slot| {
-                let other = slot.take();
-                slot.set(if other.len() >= buf.len() { other } else { buf });
-            });
-        }
-    }
 }
 
 /// Marks a chat `handle_read` as running: pushes are queued, not sent, until it ends.
@@ -718,7 +687,7 @@ pub fn default_handle_read<T: AsyncChatHandler + ?Sized>(handler: &mut T) -> Res
     let chat = handler.chat_mut();
     let want = chat.ac_in_buffer_size.max(1);
     let kept = chat.kept.len();
-    let mut buf = ReadBuf::take(kept + want);
+    let mut buf = crate::read_buf::ReadBuf::take(kept + want);
     buf.0[..kept].copy_from_slice(&chat.kept);
     let n = match chat.chan.recv_into(&mut buf.0[kept..kept + want]) {
         Ok(n) => n,

@@ -7,6 +7,7 @@ use std::io;
 use socket2::SockAddr;
 
 use super::{HttpError, Limits, Request, Response, ResponseParser};
+use crate::read_buf::ReadBuf;
 use crate::tcpsocket::raw::{self, Outcome};
 use crate::tcpsocket::{Sent, WriteIterable, connect_tcp, write_iterable};
 use crate::{Channel, Dispatcher, Error, Result};
@@ -135,7 +136,6 @@ pub struct HttpClient {
     completed: usize,
     /// A connect that failed inside [`HttpClient::new`], reported on the first event.
     failed_connect: Option<HttpError>,
-    buf: Vec<u8>,
     finished: bool,
 }
 
@@ -186,7 +186,6 @@ impl HttpClient {
             served_on_connection: 0,
             completed: 0,
             failed_connect: None,
-            buf: vec![0; READ_BUFFER],
             finished: false,
         };
         if let Err(e) = client.connect() {
@@ -486,12 +485,13 @@ impl Dispatcher for HttpClient {
             return Ok(());
         }
         let connection = self.connections;
-        let mut buf = std::mem::take(&mut self.buf);
+        let mut buf = ReadBuf::take(READ_BUFFER);
+        let buf = &mut buf.0[..READ_BUFFER];
         for _ in 0..READS_PER_EVENT {
             if self.finished || self.connections != connection {
                 break;
             }
-            match raw::recv(&mut self.chan, &mut buf) {
+            match raw::recv(&mut self.chan, buf) {
                 Outcome::Done(0) => {
                     self.at_eof();
                     break;
@@ -504,7 +504,6 @@ impl Dispatcher for HttpClient {
                 }
             }
         }
-        self.buf = buf;
         Ok(())
     }
 

@@ -137,16 +137,15 @@ where
         for _ in 0..ACCEPTS_PER_EVENT {
             let factory = &mut self.factory;
             let made = server_accept(&mut self.chan, |sock, addr| {
-                let shown = addr
-                    .as_socket()
-                    .map_or_else(|| "an unnamed peer".to_string(), |a| a.to_string());
-                Ok(factory(sock, addr, &map).map_err(|e| (e, shown)))
+                let peer = addr.as_socket(); // shown only if the factory fails
+                Ok(factory(sock, addr, &map).map_err(|e| (e, peer)))
             })?;
             match made {
                 None => break,
                 Some(Ok(())) => self.accepted += 1,
                 Some(Err((e, peer))) => {
                     self.accepted += 1;
+                    let peer = peer.map_or_else(|| "an unnamed peer".into(), |a| a.to_string());
                     self.log_info(
                         &format!("connection from {peer} dropped: the factory failed: {e}"),
                         log::Level::Error,

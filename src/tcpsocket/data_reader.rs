@@ -3,6 +3,7 @@
 use std::fmt;
 
 use super::raw::{self, Outcome};
+use crate::read_buf::ReadBuf;
 use crate::{Channel, Result};
 
 /// Reads per call of [`DataReader::handle_read`] at most, so one busy connection cannot
@@ -12,7 +13,8 @@ const READS_PER_EVENT: usize = 16;
 /// Calls a closure with the data arriving on a channel: see [`data_reader`].
 pub struct DataReader<F> {
     for_each: F,
-    buffer: Vec<u8>,
+    /// How much one read takes at most (into the thread's shared read buffer).
+    buffer_size: usize,
 }
 
 /// A reader that calls `for_each` with the data of every non-empty read and closes the
@@ -59,7 +61,7 @@ where
 {
     DataReader {
         for_each,
-        buffer: vec![0; DataReader::<F>::DEFAULT_BUFFER_SIZE],
+        buffer_size: DataReader::<F>::DEFAULT_BUFFER_SIZE,
     }
 }
 
@@ -78,7 +80,7 @@ where
     /// If `size` is 0.
     pub fn with_buffer_size(mut self, size: usize) -> DataReader<F> {
         assert!(size > 0, "data_reader: buffer size must not be 0");
-        self.buffer = vec![0; size];
+        self.buffer_size = size;
         self
     }
 
@@ -93,13 +95,15 @@ where
     /// A socket error other than would-block (a reset: `ConnectionReset`), or the
     /// error `for_each` returned.
     pub fn handle_read(&mut self, chan: &mut Channel) -> Result<()> {
+        let mut buf = ReadBuf::take(self.buffer_size);
+        let buf = &mut buf.0[..self.buffer_size];
         for _ in 0..READS_PER_EVENT {
-            match raw::recv(chan, &mut self.buffer) {
+            match raw::recv(chan, buf) {
                 Outcome::Done(0) => {
                     chan.close();
                     break;
                 }
-                Outcome::Done(n) => (self.for_each)(&self.buffer[..n])?,
+                Outcome::Done(n) => (self.for_each)(&buf[..n])?,
                 Outcome::Blocked => break,
                 Outcome::Failed(e) => return Err(e.into()),
             }
@@ -111,7 +115,7 @@ where
 impl<F> fmt::Debug for DataReader<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DataReader")
-            .field("buffer_size", &self.buffer.len())
+            .field("buffer_size", &self.buffer_size)
             .finish_non_exhaustive()
     }
 }
