@@ -6,12 +6,11 @@
 //! user, system and total CPU time per MB. Ratio: to raw mio.
 
 use crate::config::Config;
-use crate::harness::Running;
-use crate::load::stream::{self, Spec};
+use crate::load::stream::Spec;
 use crate::report::Table;
-use crate::servers::{MIO, Protocol, Server};
+use crate::servers::{MIO, Protocol};
 
-use super::{cpu_columns, cpu_values, median, progress, round_order, rounds_text, servers, timing};
+use super::{cpu_columns, median, progress, round_order, rounds_text, servers, stream_once};
 
 /// Connections streaming at once.
 pub const CONNS: usize = 4;
@@ -39,31 +38,12 @@ pub fn run(cfg: &Config) -> Vec<Table> {
     let servers = servers(cfg, Protocol::Echo);
     for round in 1..=cfg.rounds {
         for server in round_order(&servers, round) {
-            let outcome = once(server, &spec, cfg);
+            let outcome = stream_once(server, &spec, cfg, |bytes| bytes as f64 / 1e6);
             progress("bulk", server.name, round, &outcome);
             table.record(server.name, outcome);
         }
     }
     vec![table]
-}
-
-fn once(server: &Server, spec: &Spec, cfg: &Config) -> Result<Vec<f64>, String> {
-    let running = Running::on_thread(server).map_err(|e| format!("start: {e}"))?;
-    let result = stream::run(&running, spec, timing(cfg));
-    let stopped = running.finish();
-    let streamed = result.map_err(|e| format!("client: {e}"))?;
-    stopped?;
-    if streamed.mismatches > 0 {
-        return Err(format!(
-            "{} reads differed from what was sent",
-            streamed.mismatches
-        ));
-    }
-    let m = streamed.measured;
-    let mb = streamed.bytes as f64 / 1e6;
-    let mut values = vec![mb / m.secs];
-    values.extend(cpu_values(&m, mb));
-    Ok(values)
 }
 
 /// `len` bytes of a fixed pseudo-random sequence (xorshift), the same every run.

@@ -8,12 +8,11 @@
 //! anything. Ratio: to `LinesCodec`.
 
 use crate::config::Config;
-use crate::harness::Running;
-use crate::load::stream::{self, Spec};
+use crate::load::stream::Spec;
 use crate::report::Table;
-use crate::servers::{LINES_CODEC, Protocol, Server};
+use crate::servers::{LINES_CODEC, Protocol};
 
-use super::{cpu_columns, cpu_values, median, progress, round_order, rounds_text, servers, timing};
+use super::{cpu_columns, median, progress, round_order, rounds_text, servers, stream_once};
 
 /// Connections.
 pub const CONNS: usize = 100;
@@ -45,31 +44,12 @@ pub fn run(cfg: &Config) -> Vec<Table> {
     let servers = servers(cfg, Protocol::Lines);
     for round in 1..=cfg.rounds {
         for server in round_order(&servers, round) {
-            let outcome = once(server, &spec, cfg);
+            let outcome = stream_once(server, &spec, cfg, |bytes| (bytes / LINE as u64) as f64);
             progress("lines", server.name, round, &outcome);
             table.record(server.name, outcome);
         }
     }
     vec![table]
-}
-
-fn once(server: &Server, spec: &Spec, cfg: &Config) -> Result<Vec<f64>, String> {
-    let running = Running::on_thread(server).map_err(|e| format!("start: {e}"))?;
-    let result = stream::run(&running, spec, timing(cfg));
-    let stopped = running.finish();
-    let streamed = result.map_err(|e| format!("client: {e}"))?;
-    stopped?;
-    if streamed.mismatches > 0 {
-        return Err(format!(
-            "{} reads differed from what was sent",
-            streamed.mismatches
-        ));
-    }
-    let m = streamed.measured;
-    let lines = (streamed.bytes / LINE as u64) as f64;
-    let mut values = vec![lines / m.secs];
-    values.extend(cpu_values(&m, lines));
-    Ok(values)
 }
 
 /// `count` distinct lines of `LINE` bytes each.

@@ -175,3 +175,30 @@ pub fn progress(what: &str, server: &str, round: usize, outcome: &Result<Vec<f64
         Err(e) => eprintln!("  {what} round {round} {server}: FAILED {e}"),
     }
 }
+
+/// One run of a streaming scenario (bulk, lines) against `server`: the figures of the
+/// measured window, with `ops(bytes)` turning the bytes echoed into the scenario's
+/// unit of work (MB, lines).
+pub fn stream_once(
+    server: &Server,
+    spec: &crate::load::stream::Spec,
+    cfg: &Config,
+    ops: impl Fn(u64) -> f64,
+) -> Result<Vec<f64>, String> {
+    let running = crate::harness::Running::on_thread(server).map_err(|e| format!("start: {e}"))?;
+    let result = crate::load::stream::run(&running, spec, timing(cfg));
+    let stopped = running.finish();
+    let streamed = result.map_err(|e| format!("client: {e}"))?;
+    stopped?;
+    if streamed.mismatches > 0 {
+        return Err(format!(
+            "{} reads differed from what was sent",
+            streamed.mismatches
+        ));
+    }
+    let m = streamed.measured;
+    let done = ops(streamed.bytes);
+    let mut values = vec![done / m.secs];
+    values.extend(cpu_values(&m, done));
+    Ok(values)
+}
