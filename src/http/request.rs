@@ -20,7 +20,7 @@ use super::HttpError;
 /// );
 /// assert_eq!(req.tag, 7);
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Request {
     /// `GET`, `HEAD`, `POST`, ...
     pub method: String,
@@ -34,6 +34,17 @@ pub struct Request {
     pub tag: usize,
     pub(crate) retried: bool,
 }
+
+/// Equal when everything the caller set is equal (a retry by the client does not
+/// change what the request is).
+impl PartialEq for Request {
+    fn eq(&self, other: &Request) -> bool {
+        (&self.method, &self.path, &self.headers, &self.body, self.tag)
+            == (&other.method, &other.path, &other.headers, &other.body, other.tag)
+    }
+}
+
+impl Eq for Request {}
 
 impl Request {
     /// A request with this method and path, no headers and no body.
