@@ -39,8 +39,11 @@ pub struct Request {
 /// change what the request is).
 impl PartialEq for Request {
     fn eq(&self, other: &Request) -> bool {
-        (&self.method, &self.path, &self.headers, &self.body, self.tag)
-            == (&other.method, &other.path, &other.headers, &other.body, other.tag)
+        self.method == other.method
+            && self.path == other.path
+            && self.headers == other.headers
+            && self.body == other.body
+            && self.tag == other.tag
     }
 }
 
