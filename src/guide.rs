@@ -186,9 +186,12 @@
 //! - **Predicates** are consulted for the channels whose answer can matter each pass
 //!   (see [`event_loop`](crate::event_loop)); [`Map::set_consult_all`](crate::Map::set_consult_all)
 //!   restores Python's "every channel, every pass".
-//! - **One dispatch per channel per pass**, as in Python, unless
-//!   [`Map::set_dispatch_budget`](crate::Map::set_dispatch_budget) allows more: a
-//!   throughput knob for bulk streams.
+//! - **One dispatch per channel per pass** when you step the loop (`loop_` with a
+//!   `count`, [`Map::poll`](crate::Map::poll)), as in Python. A free-running loop
+//!   (no `count`) serves a busy channel up to 16 times per pass before polling
+//!   again, for throughput; only the interleaving of busy channels differs.
+//!   [`Map::set_dispatch_budget`](crate::Map::set_dispatch_budget)`(Some(1))` gives
+//!   Python's interleaving everywhere.
 //! - **Threads**: maps and handles are `!Send`; a handler's state cannot be touched
 //!   from another thread by mistake.
 //! - **Reconnecting** with `close(); create_socket(); connect(addr)` works inside a

@@ -407,12 +407,10 @@ fn many_connections_echo_through_one_loop() {
 }
 
 #[test]
-fn a_pass_serves_a_channel_once_unless_given_a_budget() {
+fn a_stepped_pass_serves_a_channel_once_unless_given_a_budget() {
     for (budget, expected) in [(None, 1), (Some(4), 4), (Some(0), 1)] {
         let map = Map::new().unwrap();
-        if let Some(b) = budget {
-            map.set_dispatch_budget(b);
-        }
+        map.set_dispatch_budget(budget);
         let (chan, mut peer) = channel_pair();
         peer.write_all(b"0123456789").unwrap();
         std::thread::sleep(Duration::from_millis(30));
@@ -424,5 +422,75 @@ fn a_pass_serves_a_channel_once_unless_given_a_budget() {
         // The rest follows in later passes, whatever the budget.
         run_until(&map, LIMIT, || log.borrow().data.len() == 10);
         assert_eq!(log.borrow().data, b"0123456789");
+    }
+}
+
+/// Two channels with 10 bytes each, read a byte per `handle_read`, driven to the end
+/// by a free-running loop (`stepped == false`) or by `Map::poll`: the bytes in the
+/// order the handlers read them.
+fn interleaving(budget: Option<u32>, stepped: bool) -> Vec<u8> {
+    let map = Map::new().unwrap();
+    map.set_dispatch_budget(budget);
+    let log = SharedLog::default();
+    for byte in [b'a', b'b'] {
+        let (chan, mut peer) = channel_pair();
+        peer.write_all(&[byte; 10]).unwrap();
+        drop(peer); // then end of stream: the reader closes
+        let (rec, _) = Recorder::new(chan);
+        map.add(Recorder {
+            read_size: 1,
+            log: log.clone(),
+            ..rec
+        })
+        .unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(30));
+    if stepped {
+        run_until(&map, LIMIT, || map.is_empty());
+    } else {
+        let watchdog = map.loop_handle().unwrap();
+        std::thread::spawn(move || {
+            std::thread::sleep(LIMIT);
+            watchdog.exit(); // bounds the test if the loop never empties
+        });
+        map.run(Some(LIMIT), None).unwrap();
+        assert!(map.is_empty(), "the loop ran out of time: {map:?}");
+    }
+    let data = log.borrow().data.clone();
+    assert_eq!(data.len(), 20);
+    data
+}
+
+#[test]
+fn a_free_running_loop_serves_a_busy_channel_in_runs() {
+    // Up to 16 dispatches per pass: each channel's 10 reads (and its close) in one run.
+    let data = interleaving(None, false);
+    assert!(
+        data == b"aaaaaaaaaabbbbbbbbbb" || data == b"bbbbbbbbbbaaaaaaaaaa",
+        "{:?}",
+        String::from_utf8_lossy(&data)
+    );
+    // Runs of 4 with a budget of 4.
+    let data = interleaving(Some(4), false);
+    for run in data.chunks(4).take(4) {
+        assert!(
+            run.iter().all(|&b| b == run[0]),
+            "{:?}",
+            String::from_utf8_lossy(&data)
+        );
+    }
+}
+
+#[test]
+fn a_stepped_loop_or_a_budget_of_one_alternates_like_python() {
+    for (budget, stepped) in [(None, true), (Some(1), false), (Some(1), true)] {
+        let data = interleaving(budget, stepped);
+        for pair in data.chunks(2) {
+            assert!(
+                pair.contains(&b'a') && pair.contains(&b'b'),
+                "budget {budget:?}, stepped {stepped}: {:?}",
+                String::from_utf8_lossy(&data)
+            );
+        }
     }
 }
