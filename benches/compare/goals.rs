@@ -3,7 +3,7 @@
 
 use crate::report::{Table, number};
 use crate::scenarios::splitter::ASYNCORE_SPLITTER;
-use crate::servers::{ASYNCHAT, ASYNCORE, ASYNCORE_BUDGET, LINES_CODEC, MIO, TOKIO};
+use crate::servers::{ASYNCHAT, ASYNCORE, LINES_CODEC, MIO, TOKIO};
 
 /// What a figure must satisfy.
 #[derive(Clone, Copy, Debug)]
@@ -87,7 +87,6 @@ pub const GOALS: &[Goal] = &[
         AtMostTimes(TOKIO, 1.0),
     ),
     goal("bulk", "MB/s", ASYNCORE, AtLeastTimes(MIO, 0.95)),
-    goal("bulk", "MB/s", ASYNCORE_BUDGET, AtLeastTimes(MIO, 0.95)),
     goal("idle", "active rt/s", ASYNCORE, AtLeastTimes(MIO, 0.8)),
     goal("idle", "B/idle conn", ASYNCORE, Below(2048.0)),
     goal("lines", "lines/s", ASYNCHAT, AtLeastTimes(LINES_CODEC, 1.0)),

@@ -7,7 +7,6 @@
 //! lets a backlog of answers pile up is not read from until it has taken them.
 
 use std::net::TcpListener;
-use std::time::Duration;
 
 use asyncore::{AsyncChat, AsyncChatHandler, Channel, Dispatcher, Map, Result, SockAddr, Socket};
 
@@ -69,14 +68,12 @@ impl Dispatcher for LineServer {
     }
 }
 
-/// Serves line echo on `listener` until `stop`.
+/// Serves line echo on `listener` until `stop`, in a free-running loop.
 pub fn serve(listener: TcpListener, stop: Stop) -> ServerStats {
     let map = Map::new().expect("asyncore map");
     let chan = Channel::from_socket(listener).expect("listener");
     let server = map.add(LineServer { chan, accepted: 0 }).expect("add");
-    while !stop.is_stopped() {
-        map.poll(Some(Duration::from_millis(20))).expect("poll");
-    }
+    super::run_until_stopped(&map, &stop);
     let accepted = server.borrow().accepted;
     asyncore::close_all(Some(&map), true).expect("close_all");
     ServerStats { accepted }

@@ -4,11 +4,16 @@
 //! and keeps only what the socket would not take; `writable()` is true while that
 //! backlog exists and `readable()` false until it is sent, so a peer that does not
 //! read cannot grow the server without bound (the same policy as the raw mio server).
+//!
+//! `serve` runs the loop as a Python server does (`asyncore.loop()`: free-running,
+//! until the harness stops it through a `LoopHandle`); `serve_stepped` drives it one
+//! pass at a time with `Map::poll`, as `while running: asyncore.loop(count=1)` does,
+//! which keeps Python's one dispatch per channel per pass.
 
 use std::net::TcpListener;
 use std::time::Duration;
 
-use asyncore::{Channel, Dispatcher, Map, Result, SockAddr, Socket};
+use asyncore::{Channel, Dispatcher, Handle, Map, Result, SockAddr, Socket};
 
 use super::{ServerStats, Stop};
 
@@ -83,25 +88,31 @@ impl Dispatcher for EchoServer {
     }
 }
 
-/// Serves echo on `listener` until `stop`.
+/// Serves echo on `listener` until `stop`, in a free-running loop.
 pub fn serve(listener: TcpListener, stop: Stop) -> ServerStats {
-    serve_on(Map::new().expect("asyncore map"), listener, stop)
-}
-
-/// The same, with `Map::set_dispatch_budget(16)`.
-pub fn serve_with_budget(listener: TcpListener, stop: Stop) -> ServerStats {
     let map = Map::new().expect("asyncore map");
-    map.set_dispatch_budget(16);
-    serve_on(map, listener, stop)
+    let server = listen(&map, listener);
+    super::run_until_stopped(&map, &stop);
+    finish(&map, &server)
 }
 
-fn serve_on(map: Map, listener: TcpListener, stop: Stop) -> ServerStats {
-    let chan = Channel::from_socket(listener).expect("listener");
-    let server = map.add(EchoServer { chan, accepted: 0 }).expect("add");
+/// The same, stepping the loop with `Map::poll` until `stop`.
+pub fn serve_stepped(listener: TcpListener, stop: Stop) -> ServerStats {
+    let map = Map::new().expect("asyncore map");
+    let server = listen(&map, listener);
     while !stop.is_stopped() {
         map.poll(Some(Duration::from_millis(20))).expect("poll");
     }
+    finish(&map, &server)
+}
+
+fn listen(map: &Map, listener: TcpListener) -> Handle<EchoServer> {
+    let chan = Channel::from_socket(listener).expect("listener");
+    map.add(EchoServer { chan, accepted: 0 }).expect("add")
+}
+
+fn finish(map: &Map, server: &Handle<EchoServer>) -> ServerStats {
     let accepted = server.borrow().accepted;
-    asyncore::close_all(Some(&map), true).expect("close_all");
+    asyncore::close_all(Some(map), true).expect("close_all");
     ServerStats { accepted }
 }

@@ -70,9 +70,9 @@ pub const TOKIO: &str = "tokio";
 pub const LINES_CODEC: &str = "tokio-lines";
 /// The crate's `Dispatcher` echo server (goals are checked against this name).
 pub const ASYNCORE: &str = "asyncore";
-/// The same echo server with `Map::set_dispatch_budget(16)`: a pass may serve a
-/// busy connection up to 16 times (Python's loop, and the default: once).
-pub const ASYNCORE_BUDGET: &str = "asyncore-b16";
+/// The same echo server stepped with `Map::poll`: one dispatch per channel per
+/// pass, Python's interleaving (shown for comparison; no goal).
+pub const ASYNCORE_STEPPED: &str = "asyncore-step";
 /// The crate's `AsyncChat` line-echo server (goals are checked against this name).
 pub const ASYNCHAT: &str = "asyncore-chat";
 
@@ -94,9 +94,9 @@ pub const SERVERS: &[Server] = &[
         serve: asyncore_echo::serve,
     },
     Server {
-        name: ASYNCORE_BUDGET,
+        name: ASYNCORE_STEPPED,
         protocol: Protocol::Echo,
-        serve: asyncore_echo::serve_with_budget,
+        serve: asyncore_echo::serve_stepped,
     },
     Server {
         name: LINES_CODEC,
@@ -109,6 +109,16 @@ pub const SERVERS: &[Server] = &[
         serve: asyncore_chat::serve,
     },
 ];
+
+/// Runs `map`'s loop as a Python server does (`asyncore.loop()`, no count) until
+/// the harness gives `stop`, which reaches the loop through a `LoopHandle`.
+fn run_until_stopped(map: &asyncore::Map, stop: &Stop) {
+    let handle = map.loop_handle().expect("loop handle");
+    stop.on_stop(move || {
+        handle.exit();
+    });
+    map.run(None, None).expect("asyncore loop");
+}
 
 /// Looks a server up by name.
 pub fn by_name(name: &str) -> Option<&'static Server> {
