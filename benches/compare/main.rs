@@ -3,7 +3,7 @@
 //! pipelined lines, and the terminator splitter alone.
 //!
 //! ```text
-//! cargo bench --bench compare                       # everything, ~3 rounds each
+//! cargo bench --bench compare                       # everything, 3-5 rounds each
 //! cargo bench --bench compare -- pingpong idle      # some scenarios
 //! cargo bench --bench compare -- pingpong mio tokio # some scenarios, some servers
 //! ASYNCORE_BENCH_QUICK=1 cargo bench                # every scenario briefly (CI)
@@ -61,11 +61,12 @@ fn main() -> ExitCode {
     let pinned = harness::pin_threads();
 
     println!(
-        "asyncore compare: {} mode, {} round{}, {:.2} s warm-up + {:.2} s window per socket run; \
-         RLIMIT_NOFILE {}; {}",
+        "asyncore compare: {} mode, {} round{} (ping-pong {}), {:.2} s warm-up + {:.2} s window \
+         per socket run (1-connection ping-pong twice that); RLIMIT_NOFILE {}; {}",
         if cfg.quick { "quick" } else { "full" },
         cfg.rounds,
         if cfg.rounds == 1 { "" } else { "s" },
+        cfg.pingpong_rounds,
         cfg.warmup.as_secs_f64(),
         cfg.window.as_secs_f64(),
         nofile.map_or("unlimited".to_string(), |n| n.to_string()),

@@ -29,13 +29,13 @@ pub fn run(cfg: &Config) -> Vec<Table> {
         "bulk",
         format!(
             "bulk echo, {CONNS} connections streaming both ways ({})",
-            rounds_text(cfg)
+            rounds_text(cfg.rounds, cfg.window)
         ),
         &columns,
     )
     .ratio("MB/s", MIO)
     .ratio("user µs/MB", MIO);
-    let servers = servers(cfg, Protocol::Echo);
+    let servers = servers(cfg, Protocol::Echo, "bulk");
     for round in 1..=cfg.rounds {
         for server in round_order(&servers, round) {
             let outcome = stream_once(server, &spec, cfg, |bytes| bytes as f64 / 1e6);

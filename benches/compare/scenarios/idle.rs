@@ -44,7 +44,7 @@ pub fn run(cfg: &Config) -> Vec<Table> {
         "idle",
         format!(
             "{idle} idle connections + 1 ping-pong connection, server in a child process ({})",
-            rounds_text(cfg)
+            rounds_text(cfg.rounds, cfg.window)
         ),
         &columns,
     )
@@ -58,7 +58,7 @@ pub fn run(cfg: &Config) -> Vec<Table> {
     table
         .notes
         .push("B/idle conn: growth of the server process's VmRSS while the idle connections open, / connections".into());
-    let servers = servers(cfg, Protocol::Echo);
+    let servers = servers(cfg, Protocol::Echo, "idle");
     for round in 1..=cfg.rounds {
         for server in round_order(&servers, round) {
             let outcome = once(server, idle, timing(cfg));

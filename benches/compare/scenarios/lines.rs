@@ -35,13 +35,13 @@ pub fn run(cfg: &Config) -> Vec<Table> {
         "lines",
         format!(
             "line echo, {LINE}-byte lines, {DEPTH} in flight on each of {CONNS} connections ({})",
-            rounds_text(cfg)
+            rounds_text(cfg.rounds, cfg.window)
         ),
         &columns,
     )
     .ratio("lines/s", LINES_CODEC)
     .ratio("user µs/line", LINES_CODEC);
-    let servers = servers(cfg, Protocol::Lines);
+    let servers = servers(cfg, Protocol::Lines, "lines");
     for round in 1..=cfg.rounds {
         for server in round_order(&servers, round) {
             let outcome = stream_once(server, &spec, cfg, |bytes| (bytes / LINE as u64) as f64);

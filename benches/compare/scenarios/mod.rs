@@ -7,6 +7,8 @@ pub mod lines;
 pub mod pingpong;
 pub mod splitter;
 
+use std::time::Duration;
+
 use crate::config::Config;
 use crate::harness::{Measured, Timing};
 use crate::report::{Combine, Spec, Table};
@@ -49,11 +51,17 @@ pub fn by_name(name: &str) -> Option<&'static Scenario> {
     SCENARIOS.iter().find(|s| s.name == name)
 }
 
-/// The selected servers that speak `protocol`.
-pub fn servers(cfg: &Config, protocol: Protocol) -> Vec<&'static Server> {
+/// The selected servers that speak `protocol` and take part in `scenario` (a
+/// server limited to other scenarios runs here only if named on the command line).
+pub fn servers(cfg: &Config, protocol: Protocol, scenario: &str) -> Vec<&'static Server> {
     SERVERS
         .iter()
         .filter(|s| s.protocol == protocol && cfg.wants_server(s.name))
+        .filter(|s| {
+            s.only_in.is_empty()
+                || s.only_in.contains(&scenario)
+                || cfg.servers.iter().any(|n| n == s.name)
+        })
         .collect()
 }
 
@@ -76,13 +84,13 @@ pub fn round_order<T: Copy>(items: &[T], round: usize) -> Vec<T> {
     order
 }
 
-/// "median of 3 rounds × 2.0 s" for titles.
-pub fn rounds_text(cfg: &Config) -> String {
+/// "median of 3 rounds x 2.0 s" for titles.
+pub fn rounds_text(rounds: usize, window: Duration) -> String {
     format!(
         "median of {} round{} x {:.1} s",
-        cfg.rounds,
-        if cfg.rounds == 1 { "" } else { "s" },
-        cfg.window.as_secs_f64()
+        rounds,
+        if rounds == 1 { "" } else { "s" },
+        window.as_secs_f64()
     )
 }
 
