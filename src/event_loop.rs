@@ -98,6 +98,10 @@ use crate::tasks::{Queue, Tasks};
 /// it has not consumed. An empty map returns at once. `use_poll` is accepted for
 /// compatibility and changes nothing: mio picks the best poller (epoll on Linux).
 ///
+/// With a `count`, each pass serves a channel once, as Python's does; without one,
+/// a pass serves a busy channel up to 16 times before polling again (see
+/// [stepped and free-running loops](crate::event_loop#stepped-and-free-running-loops)).
+///
 /// The thread's [global tasks](Tasks::global) (those of
 /// [`call_later`](crate::call_later)) run too, as `astm.asynclib.loop` runs its
 /// module-level tasks whatever the map: a pending task keeps the loop going, and an

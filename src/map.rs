@@ -412,7 +412,9 @@ impl Map {
     }
 
     /// Runs one pass: consult predicates, poll for at most `timeout` (`None`: until
-    /// something happens), dispatch. Python's `asyncore.poll(timeout, map)`. Runs the
+    /// something happens), dispatch. Python's `asyncore.poll(timeout, map)`. A
+    /// stepped pass: each channel is served once, unless
+    /// [`set_dispatch_budget`](Map::set_dispatch_budget) says otherwise. Runs the
     /// closures a [`LoopHandle`](crate::LoopHandle) sent, but no tasks (see
     /// [`Tasks::run_due`](crate::Tasks::run_due)).
     ///
@@ -425,6 +427,8 @@ impl Map {
 
     /// Runs passes until the map is empty (and no [global task](crate::Tasks::global)
     /// is pending) or `count` passes have run: [`loop_`](crate::loop_) on this map.
+    /// Without a `count` the loop runs free, serving a busy channel in runs (see
+    /// [`set_dispatch_budget`](Map::set_dispatch_budget)).
     ///
     /// # Errors
     ///

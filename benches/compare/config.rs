@@ -10,9 +10,9 @@ pub struct Config {
     pub quick: bool,
     /// Rounds per scenario and server; tables show the median.
     pub rounds: usize,
-    /// Rounds of the ping-pong scenario, whose throughput and per-round-trip user
-    /// CPU swing most from run to run.
-    pub pingpong_rounds: usize,
+    /// Rounds of the scenarios whose figures swing most from run to run: ping-pong
+    /// (throughput, and user CPU per round trip) and bulk.
+    pub noisy_rounds: usize,
     /// Load before the measured window starts (connections warm, caches filled).
     pub warmup: Duration,
     /// The measured window of each socket run.
@@ -36,7 +36,7 @@ impl Config {
             Config {
                 quick,
                 rounds: 1,
-                pingpong_rounds: 1,
+                noisy_rounds: 1,
                 warmup: Duration::from_millis(50),
                 window: Duration::from_millis(200),
                 idle_conns: 10_000,
@@ -48,7 +48,7 @@ impl Config {
             Config {
                 quick,
                 rounds: 3,
-                pingpong_rounds: 5,
+                noisy_rounds: 5,
                 warmup: Duration::from_millis(300),
                 window: Duration::from_secs(2),
                 idle_conns: 10_000,
@@ -59,7 +59,7 @@ impl Config {
         };
         if let Some(rounds) = env_number("ASYNCORE_BENCH_ROUNDS") {
             cfg.rounds = (rounds as usize).max(1);
-            cfg.pingpong_rounds = cfg.rounds;
+            cfg.noisy_rounds = cfg.rounds;
         }
         if let Some(secs) = env_number("ASYNCORE_BENCH_SECS") {
             cfg.window = Duration::from_secs_f64(secs.max(0.01));

@@ -61,12 +61,12 @@ fn main() -> ExitCode {
     let pinned = harness::pin_threads();
 
     println!(
-        "asyncore compare: {} mode, {} round{} (ping-pong {}), {:.2} s warm-up + {:.2} s window \
+        "asyncore compare: {} mode, {} round{} (ping-pong and bulk {}), {:.2} s warm-up + {:.2} s window \
          per socket run (1-connection ping-pong twice that); RLIMIT_NOFILE {}; {}",
         if cfg.quick { "quick" } else { "full" },
         cfg.rounds,
         if cfg.rounds == 1 { "" } else { "s" },
-        cfg.pingpong_rounds,
+        cfg.noisy_rounds,
         cfg.warmup.as_secs_f64(),
         cfg.window.as_secs_f64(),
         nofile.map_or("unlimited".to_string(), |n| n.to_string()),

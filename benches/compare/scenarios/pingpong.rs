@@ -5,7 +5,7 @@
 //! round trips per second, p50 and p99 round-trip latency, and the server thread's
 //! user, system and total CPU time per round trip. Ratios: to raw mio and to tokio.
 //!
-//! Ping-pong runs more rounds than the other scenarios (its throughput swings most
+//! Ping-pong runs more rounds than most scenarios (its throughput swings most
 //! between runs), and the 1-connection table a window twice as long: a single
 //! connection leaves the server idle more than half the time, and its user CPU is
 //! a few percent of that, so the kernel's 250 Hz tick-sampled user/system split
@@ -25,7 +25,7 @@ pub const CONNS: [usize; 3] = [1, 100, 1000];
 /// Runs the scenario.
 pub fn run(cfg: &Config) -> Vec<Table> {
     let servers = servers(cfg, Protocol::Echo, "pingpong");
-    let rounds = cfg.pingpong_rounds;
+    let rounds = cfg.noisy_rounds;
     let mut tables = Vec::new();
     for conns in CONNS {
         let mut timing = timing(cfg);
