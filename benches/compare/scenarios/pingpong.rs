@@ -8,8 +8,8 @@
 //! Ping-pong runs more rounds than most scenarios (its throughput swings most
 //! between runs), and the 1-connection table a window twice as long: a single
 //! connection leaves the server idle more than half the time, and its user CPU is
-//! a few percent of that, so the kernel's 250 Hz tick-sampled user/system split
-//! has few samples to go on.
+//! a few percent of that, so the kernel's tick-sampled user/system split (250 Hz
+//! on this machine) has few samples to go on.
 
 use crate::config::Config;
 use crate::harness::{Running, Timing};
