@@ -390,12 +390,12 @@ impl Map {
     ///   times and a test harness steps exactly as it did in Python;
     /// - **free-running** — `loop_` without a `count`, [`Map::run`] likewise: up to
     ///   16 times. A busy stream is then read in runs of up to 16 `handle_read`s
-    ///   before the loop polls again and moves on, instead of one per pass; on a
-    ///   bulk echo this is worth about a quarter more throughput (`cargo bench --
-    ///   bulk`). Every handler is still called only when its predicates want the
-    ///   readiness it has, and no channel waits longer than 16 dispatches of each
-    ///   busy one. What changes is the interleaving: two busy channels are served
-    ///   `A A B B` rather than `A B A B`.
+    ///   before the loop polls again and moves on, instead of one per pass; a bulk
+    ///   echo gets 1.2x to 1.6x the throughput (`cargo bench -- bulk`, the
+    ///   `asyncore` and `asyncore-step` lines). Every handler is still called only
+    ///   when its predicates want the readiness it has, and no channel waits longer
+    ///   than 16 dispatches of each busy one. What changes is the interleaving: two
+    ///   busy channels are served `A A B B` rather than `A B A B`.
     ///
     /// `Some(n)` serves up to `n` times in every pass however the loop is driven
     /// (`Some(1)`: Python's interleaving everywhere); `Some(0)` counts as 1.
