@@ -367,6 +367,7 @@ impl Channel {
 
     /// One write, with the loop's readiness bookkeeping; errors as they come (the
     /// tcpsocket helpers need to see a reset as a reset).
+    #[inline]
     pub(crate) fn write_raw(&mut self, data: &[u8]) -> io::Result<usize> {
         let res = match &self.io {
             Some(Io::Socket(s)) => s.send_with_flags(data, SEND_FLAGS),
@@ -378,6 +379,7 @@ impl Channel {
 
     /// Readiness after a write: a short write on a stream means its send buffer is
     /// full, and the poller reports the next edge when there is room again.
+    #[inline]
     fn sent(&mut self, res: io::Result<usize>, want: usize) -> io::Result<usize> {
         match &res {
             Ok(n) if *n < want && self.stream => self.ready &= !WRITE,
@@ -389,6 +391,7 @@ impl Channel {
 
     /// Python's `send` contract over a raw result: would-block is 0, a disconnect is
     /// 0 and a `handle_close` due.
+    #[inline]
     fn python_send(&mut self, res: io::Result<usize>) -> io::Result<usize> {
         match res {
             Ok(n) => Ok(n),
@@ -439,6 +442,7 @@ impl Channel {
 
     /// One read, with the loop's readiness bookkeeping; errors as they come (the
     /// tcpsocket helpers need to see a reset as a reset).
+    #[inline]
     pub(crate) fn read_raw(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let res = match &self.io {
             Some(Io::Socket(s)) => {
