@@ -435,15 +435,23 @@ fn run_channel(
         }
     };
     inner.running.set(outer);
+    if d.channel().token() != Some(token) || inner.orphaned.get() {
+        closed_while_running(inner, token, shared, d);
+    }
+    result
+}
+
+/// After a handler: the channel closed itself (its slot entry waits in `limbo`), or
+/// `close_all` emptied its slot while it ran.
+#[cold]
+fn closed_while_running(inner: &Rc<Inner>, token: Token, shared: &Shared, d: &mut dyn Dispatcher) {
     if inner.orphaned.get() && d.channel().token() == Some(token) && inner.get(token).is_none() {
-        // close_all emptied the slot while this handler ran.
         d.close();
     }
     let entry = inner.limbo.borrow_mut().take_if(|(t, _)| *t == token);
     if let Some((_, entry)) = entry {
         rehome(inner, entry, shared, d);
     }
-    result
 }
 
 /// The running handler closed its channel. If it gave the channel a new socket
@@ -548,6 +556,10 @@ fn serve(
     phase: &mut &'static str,
 ) -> Result<()> {
     let c = d.channel_mut();
+    if c.scheduled_pass == pass {
+        return Ok(()); // served already (and consulted before that)
+    }
+    c.scheduled_pass = pass;
     let accepting = c.accepting;
     if c.consulted_pass != pass {
         c.consulted_pass = pass;
@@ -558,11 +570,6 @@ fn serve(
         }
         c.wants = wants;
     }
-    let c = d.channel_mut();
-    if c.scheduled_pass == pass {
-        return Ok(()); // served already
-    }
-    c.scheduled_pass = pass;
     // Served at most `budget` times in this pass (Python's loop: once), each time
     // after consulting its predicates.
     for round in 1..=budget {
@@ -575,32 +582,18 @@ fn serve(
             let r = dispatch(d, fire, phase);
             settle(d, r)?;
         }
-        let c = d.channel_mut();
+        let c = d.channel();
         if c.token() != Some(token) {
             return Ok(());
         }
-        if c.close_due {
-            c.close_due = false;
-            *phase = "handle_close";
-            let r = d.handle_close();
-            settle(d, r)?;
-            if d.channel().token() != Some(token) {
+        let mut left = c.ready;
+        if c.close_due || left & HANGUP != 0 {
+            if !closing(d, token, phase)? {
                 return Ok(());
             }
+            left = d.channel().ready;
         }
-        // A hang-up or error, once the data before it has been read: Python's poll
-        // loop calls handle_close for POLLHUP/POLLERR.
-        let c = d.channel_mut();
-        if c.ready & HANGUP != 0 && (c.ready & READ == 0 || c.wants & READ == 0) {
-            c.ready &= !HANGUP;
-            *phase = "handle_close";
-            let r = d.handle_close();
-            settle(d, r)?;
-            if d.channel().token() != Some(token) {
-                return Ok(());
-            }
-        }
-        if d.channel().ready & !READ_CLOSED == 0 {
+        if left & !READ_CLOSED == 0 {
             return Ok(()); // nothing left to dispatch: wait for an event
         }
         *phase = "readable/writable";
@@ -616,6 +609,34 @@ fn serve(
         }
     }
     Ok(())
+}
+
+/// `handle_close` when a socket call found the peer gone, or on a hang-up or error
+/// once the data before it has been read (Python's poll loop calls `handle_close` for
+/// POLLHUP/POLLERR). False if the channel is closed afterwards.
+#[cold]
+fn closing(d: &mut dyn Dispatcher, token: Token, phase: &mut &'static str) -> Result<bool> {
+    let c = d.channel_mut();
+    if c.close_due {
+        c.close_due = false;
+        *phase = "handle_close";
+        let r = d.handle_close();
+        settle(d, r)?;
+        if d.channel().token() != Some(token) {
+            return Ok(false);
+        }
+    }
+    let c = d.channel_mut();
+    if c.ready & HANGUP != 0 && (c.ready & READ == 0 || c.wants & READ == 0) {
+        c.ready &= !HANGUP;
+        *phase = "handle_close";
+        let r = d.handle_close();
+        settle(d, r)?;
+        if d.channel().token() != Some(token) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// Python's `handle_read_event` / `handle_write_event` / `handle_expt_event`.
@@ -634,16 +655,18 @@ fn dispatch(d: &mut dyn Dispatcher, fire: u8, phase: &mut &'static str) -> Resul
             d.handle_read()?;
         }
     }
-    let c = d.channel();
     // WRITE must still be set: a read handler that replaced the socket (a reconnect)
     // starts the new one with no readiness.
-    if fire & WRITE != 0 && c.ready & WRITE != 0 && c.is_open() && !c.accepting && !c.close_due {
-        if !c.connected && c.connecting {
-            *phase = "handle_connect";
-            connect_event(d)?;
+    if fire & WRITE != 0 {
+        let c = d.channel();
+        if c.ready & WRITE != 0 && c.is_open() && !c.accepting && !c.close_due {
+            if !c.connected && c.connecting {
+                *phase = "handle_connect";
+                connect_event(d)?;
+            }
+            *phase = "handle_write";
+            d.handle_write()?;
         }
-        *phase = "handle_write";
-        d.handle_write()?;
     }
     if fire & PRIORITY != 0 && d.channel().is_open() {
         d.channel_mut().ready &= !PRIORITY;
