@@ -25,6 +25,7 @@
 mod asyncore_chat;
 mod asyncore_echo;
 mod mio_echo;
+mod tokio_accept;
 mod tokio_echo;
 mod tokio_lines;
 

@@ -4,12 +4,8 @@
 //! which flushes only when no more input is ready, so pipelined lines leave in
 //! batches: the best a tokio user gets without hand-written buffering.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use futures_util::StreamExt;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Notify;
+use tokio::net::TcpStream;
 use tokio_util::codec::{Framed, LinesCodec};
 
 use super::{ServerStats, Stop};
@@ -19,30 +15,7 @@ const MAX_LINE: usize = 8 * 1024;
 
 /// Serves line echo on `listener` until `stop`.
 pub fn serve(listener: std::net::TcpListener, stop: Stop) -> ServerStats {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    let stopped = Arc::new(Notify::new());
-    let wake = stopped.clone();
-    stop.on_stop(move || wake.notify_one());
-    runtime.block_on(async move {
-        let listener = TcpListener::from_std(listener).expect("tokio listener");
-        let mut stats = ServerStats::default();
-        loop {
-            tokio::select! {
-                _ = stopped.notified() => break,
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, _)) => {
-                        stats.accepted += 1;
-                        tokio::spawn(echo_lines(stream));
-                    }
-                    Err(_) => tokio::time::sleep(Duration::from_millis(1)).await,
-                },
-            }
-        }
-        stats
-    })
+    super::tokio_accept::serve(listener, stop, echo_lines)
 }
 
 async fn echo_lines(stream: TcpStream) {
