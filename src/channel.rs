@@ -1,38 +1,30 @@
-//! [`Channel`]: the socket wrapper every dispatcher holds, with asyncore's state flags.
+//! [`Channel`]: the socket a dispatcher drives, with asyncore's state flags.
 //!
 //! Python's `asyncore.dispatcher` is one object that is both a socket wrapper and a
 //! set of event handlers. Here the two halves are split: a [`Channel`] owns the socket
 //! (or pipe) and the `connected` / `accepting` / `connecting` / `addr` state, and a
-//! type implementing [`Dispatcher`](crate::Dispatcher) holds a channel and supplies
-//! the handlers. The socket calls keep Python's contracts: [`send`](Channel::send)
-//! returns 0 when the socket would block, [`recv`](Channel::recv) returns an empty
-//! buffer when the peer closed, and a disconnect schedules `handle_close`.
+//! [`Dispatcher`](crate::Dispatcher) supplies the handlers. [`Map::add`](crate::Map::add)
+//! takes one of each; inside a handler the [`Cx`](crate::Cx) dereferences to the
+//! channel, so `cx.send(..)`, `cx.recv(..)` and `cx.connected` read as Python's
+//! `self.send(..)`, `self.recv(..)` and `self.connected`.
+//!
+//! The socket calls keep Python's contracts: [`send`](Channel::send) returns 0 when
+//! the socket would block, [`recv`](Channel::recv) returns an empty buffer when the
+//! peer closed, and a disconnect makes the loop call `handle_close` once the current
+//! handler returns. A channel knows nothing of maps: the loop keeps its own
+//! bookkeeping beside it.
 
 use std::fmt;
 use std::io::{self, IoSlice, Read, Write};
+use std::mem::MaybeUninit;
 use std::net::Shutdown;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::rc::Weak;
 
-use mio::{Interest, Token, unix::SourceFd};
 use socket2::{Domain, SockAddr, Socket, Type};
 
 use crate::file::FileWrapper;
-use crate::map::{Inner, Map};
-
-/// Readiness bits the loop keeps per channel (see the `event_loop` module).
-pub(crate) const READ: u8 = 1;
-pub(crate) const WRITE: u8 = 2;
-pub(crate) const PRIORITY: u8 = 4;
-pub(crate) const HANGUP: u8 = 8;
-/// The peer has closed its side: a short read no longer means "drained", since the
-/// end of stream is still to be read and brings no new edge.
-pub(crate) const READ_CLOSED: u8 = 16;
-
-#[cfg(any(target_os = "linux", target_os = "android"))]
-const SEND_FLAGS: i32 = 0x4000; // MSG_NOSIGNAL: a dead peer is EPIPE, never SIGPIPE.
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-const SEND_FLAGS: i32 = 0;
+use crate::ready::Ready;
+use crate::sys::{SEND_FLAGS, in_progress, is_disconnect};
 
 /// The OS object behind a channel.
 #[derive(Debug)]
@@ -42,7 +34,7 @@ pub(crate) enum Io {
 }
 
 impl Io {
-    fn fd(&self) -> RawFd {
+    pub(crate) fn fd(&self) -> RawFd {
         match self {
             Io::Socket(s) => s.as_raw_fd(),
             Io::File(f) => f.fileno(),
@@ -50,21 +42,13 @@ impl Io {
     }
 }
 
-/// Where a channel sits in a map: the map and its generation-tagged token.
-#[derive(Debug)]
-pub(crate) struct Registration {
-    pub(crate) map: Weak<Inner>,
-    pub(crate) token: Token,
-}
-
-/// A non-blocking socket (or pipe) with asyncore's state flags.
+/// A non-blocking socket (or pipe, or file) with asyncore's state flags.
 ///
-/// Every [`Dispatcher`](crate::Dispatcher) holds one and hands it out through
-/// [`channel`](crate::Dispatcher::channel) / [`channel_mut`](crate::Dispatcher::channel_mut).
 /// Create one empty with [`Channel::new`] and give it a socket with
 /// [`create_socket`](Channel::create_socket) (a client or a server), or wrap a socket
 /// you already have with [`Channel::from_socket`] (an accepted connection, like
-/// Python's `dispatcher(sock)`).
+/// Python's `dispatcher(sock)`). Then hand it to [`Map::add`](crate::Map::add) (or
+/// [`Cx::add`](crate::Cx::add) inside a handler) with the dispatcher that drives it.
 ///
 /// # Examples
 ///
@@ -92,20 +76,16 @@ pub struct Channel {
     /// The address given to `bind` or `connect`, or the peer of a wrapped socket.
     pub addr: Option<SockAddr>,
     stream: bool,
-    pub(crate) reg: Option<Registration>,
-    /// Readiness reported by the poller and not yet consumed (READ, WRITE, ...).
-    pub(crate) ready: u8,
-    /// Predicates consulted this pass: READ if readable(), WRITE if writable().
-    pub(crate) wants: u8,
-    pub(crate) consulted_pass: u64,
-    pub(crate) scheduled_pass: u64,
-    /// The pass this channel was last queued for (see `Inner::enqueue`).
-    pub(crate) queued_for: u64,
-    /// The map it was in before `close()`: a new socket in the same handler call
-    /// (Python's reconnect idiom) brings it back there.
-    pub(crate) home: Option<Weak<Inner>>,
-    pub(crate) rehome: bool,
-    /// The peer went away during a socket call: `handle_close` is due.
+    /// A regular file: always ready, as Python's `select` loop sees it, and never
+    /// registered with the poller (epoll refuses regular files).
+    always_ready: bool,
+    /// Bumped whenever the channel gets a new OS object, so the loop knows to
+    /// register it.
+    pub(crate) epoch: u32,
+    /// Readiness reported by the poller and not yet consumed.
+    pub(crate) ready: Ready,
+    /// The loop calls `handle_close` once the current handler returns: a socket call
+    /// found the peer gone, or a `close_when_done` marker was reached.
     pub(crate) close_due: bool,
 }
 
@@ -116,7 +96,7 @@ impl Default for Channel {
 }
 
 impl Channel {
-    /// An empty channel: no socket yet, in no map yet.
+    /// An empty channel: no socket yet.
     pub fn new() -> Channel {
         Channel {
             io: None,
@@ -125,14 +105,9 @@ impl Channel {
             connecting: false,
             addr: None,
             stream: false,
-            reg: None,
-            ready: 0,
-            wants: 0,
-            consulted_pass: 0,
-            scheduled_pass: 0,
-            queued_for: 0,
-            home: None,
-            rehome: false,
+            always_ready: false,
+            epoch: 0,
+            ready: Ready::EMPTY,
             close_due: false,
         }
     }
@@ -153,12 +128,13 @@ impl Channel {
         Ok(c)
     }
 
-    /// A channel over a pipe or other file descriptor (Unix): Python's
+    /// A channel over a pipe, terminal, file or other descriptor (Unix): Python's
     /// `file_dispatcher`. The descriptor is made non-blocking and the channel is
     /// `connected`; [`recv`](Channel::recv) reads and [`send`](Channel::send) writes.
     ///
-    /// The descriptor must be one the poller accepts (a pipe, FIFO, terminal or
-    /// socket; not a regular file).
+    /// A regular file is always ready, as Python's `select` loop sees it: the loop
+    /// calls `handle_read` (and `handle_write`, if `writable()`) every pass, and a
+    /// read at the end of the file returns nothing, which calls `handle_close`.
     ///
     /// # Errors
     ///
@@ -167,28 +143,35 @@ impl Channel {
     pub fn from_file(fd: impl Into<OwnedFd>) -> io::Result<Channel> {
         let file = FileWrapper::new(fd)?;
         let mut c = Channel::new();
+        c.always_ready = file.file().metadata().is_ok_and(|m| m.is_file());
         c.io = Some(Io::File(file));
         c.connected = true;
-        c.attach_io()?;
+        c.epoch = c.epoch.wrapping_add(1);
         Ok(c)
     }
 
     /// Creates a non-blocking socket of the given family and type for this channel,
-    /// closing any socket it had: Python's `create_socket(family, type)`.
+    /// closing any socket it had: Python's `create_socket(family, type)`. Inside a
+    /// handler, after [`Cx::close`](crate::Cx::close), this is Python's reconnect
+    /// idiom: the dispatcher stays in the map with its new socket.
     ///
     /// # Errors
     ///
     /// The OS refused to create the socket.
     pub fn create_socket(&mut self, domain: Domain, ty: Type) -> io::Result<()> {
         #[cfg(any(target_os = "linux", target_os = "android"))]
-        let sock = Socket::new(domain, ty.nonblocking(), None)?;
+        let sock = Socket::new(domain, ty.nonblocking().cloexec(), None)?;
         #[cfg(not(any(target_os = "linux", target_os = "android")))]
         let sock = {
             let s = Socket::new(domain, ty, None)?;
             s.set_nonblocking(true)?;
             s
         };
-        self.install(sock, ty == Type::STREAM)
+        self.connected = false;
+        self.accepting = false;
+        self.connecting = false;
+        self.install(sock, ty == Type::STREAM);
+        Ok(())
     }
 
     /// Gives the channel an existing socket (made non-blocking): Python's
@@ -202,6 +185,8 @@ impl Channel {
         let sock = sock.into();
         sock.set_nonblocking(true)?;
         let stream = sock.r#type().map(|t| t == Type::STREAM).unwrap_or(false);
+        self.accepting = false;
+        self.connecting = false;
         match sock.peer_addr() {
             Ok(peer) => {
                 self.connected = true;
@@ -214,14 +199,17 @@ impl Channel {
             self.accepting = true;
             self.addr = sock.local_addr().ok();
         }
-        self.install(sock, stream)
+        self.install(sock, stream);
+        Ok(())
     }
 
-    fn install(&mut self, sock: Socket, stream: bool) -> io::Result<()> {
-        self.drop_io();
+    fn install(&mut self, sock: Socket, stream: bool) {
         self.io = Some(Io::Socket(sock));
         self.stream = stream;
-        self.attach_io()
+        self.always_ready = false;
+        self.ready = Ready::EMPTY;
+        self.close_due = false;
+        self.epoch = self.epoch.wrapping_add(1);
     }
 
     /// The socket, if the channel has one (and it is not a file channel).
@@ -240,6 +228,14 @@ impl Channel {
     /// True while the channel has a socket (it was not closed).
     pub fn is_open(&self) -> bool {
         self.io.is_some()
+    }
+
+    pub(crate) fn io(&self) -> Option<&Io> {
+        self.io.as_ref()
+    }
+
+    pub(crate) fn is_always_ready(&self) -> bool {
+        self.always_ready
     }
 
     fn sock(&self) -> io::Result<&Socket> {
@@ -297,23 +293,19 @@ impl Channel {
     /// No socket, or the connect failed at once (for example a Unix socket path that
     /// does not exist).
     pub fn connect(&mut self, addr: impl Into<SockAddr>) -> io::Result<()> {
-        self.start_connect(addr.into()).map(drop)
-    }
-
-    /// [`connect`](Channel::connect), telling whether it completed at once.
-    pub(crate) fn start_connect(&mut self, addr: SockAddr) -> io::Result<bool> {
+        let addr = addr.into();
         self.connected = false;
         self.connecting = true;
-        let immediate = match self.sock()?.connect(&addr) {
-            Ok(()) => true,
-            Err(e) if in_progress(&e) => false,
+        match self.sock()?.connect(&addr) {
+            Ok(()) => {}
+            Err(e) if in_progress(&e) => {}
             Err(e) => {
                 self.connecting = false;
                 return Err(e);
             }
-        };
+        }
         self.addr = Some(addr);
-        Ok(immediate)
+        Ok(())
     }
 
     /// Accepts one connection: `Ok(None)` when none is waiting (would block) or the
@@ -327,7 +319,7 @@ impl Channel {
         match self.sock()?.accept() {
             Ok(pair) => Ok(Some(pair)),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                self.ready &= !READ;
+                self.ready.remove(Ready::READ);
                 Ok(None)
             }
             Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => Ok(None),
@@ -382,8 +374,8 @@ impl Channel {
     #[inline]
     fn sent(&mut self, res: io::Result<usize>, want: usize) -> io::Result<usize> {
         match &res {
-            Ok(n) if *n < want && self.stream => self.ready &= !WRITE,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.ready &= !WRITE,
+            Ok(n) if *n < want && self.stream => self.ready.remove(Ready::WRITE),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.ready.remove(Ready::WRITE),
             _ => {}
         }
         res
@@ -398,15 +390,18 @@ impl Channel {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(0),
             Err(e) if is_disconnect(&e) => {
-                self.peer_gone();
+                self.close_due = true;
                 Ok(0)
             }
             Err(e) => Err(e),
         }
     }
 
-    /// Reads up to `n` bytes. An empty result means the peer closed the connection
-    /// (and `handle_close` is due, as in Python).
+    /// Reads up to `n` bytes into a new buffer: Python's `recv(n)`. An empty result
+    /// means the peer closed the connection (and `handle_close` is due, as in Python).
+    ///
+    /// This allocates (and zeroes) `n` bytes per call; [`recv_into`](Channel::recv_into)
+    /// reads into a buffer you keep.
     ///
     /// # Errors
     ///
@@ -428,12 +423,12 @@ impl Channel {
     pub fn recv_into(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self.read_raw(buf) {
             Ok(0) if !buf.is_empty() => {
-                self.peer_gone();
+                self.close_due = true;
                 Ok(0)
             }
             Err(e) if is_disconnect(&e) => {
-                self.ready &= !READ;
-                self.peer_gone();
+                self.ready.remove(Ready::READ);
+                self.close_due = true;
                 Ok(0)
             }
             other => other,
@@ -454,21 +449,30 @@ impl Channel {
         };
         match &res {
             // End of stream: nothing more will come.
-            Ok(0) if !buf.is_empty() => self.ready &= !READ,
+            Ok(0) if !buf.is_empty() => self.ready.remove(Ready::READ),
             // A short read on a stream drained the receive queue; new data brings a
             // new edge. Not for datagrams or terminals (one message per read), nor
             // once the peer has closed (the end of stream must still be read, and
             // brings no edge), nor after priority data (a read stops short at the
             // urgent mark).
             Ok(n)
-                if *n < buf.len() && self.stream && self.ready & (READ_CLOSED | PRIORITY) == 0 =>
+                if *n < buf.len()
+                    && self.stream
+                    && !self.ready.intersects(Ready::READ_CLOSED | Ready::PRIORITY) =>
             {
-                self.ready &= !READ
+                self.ready.remove(Ready::READ)
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.ready &= !READ,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.ready.remove(Ready::READ),
             _ => {}
         }
         res
+    }
+
+    /// True if ordinary data is waiting (a one-byte `MSG_PEEK`). The loop asks after
+    /// priority data, whose event does not say whether ordinary data came too.
+    pub(crate) fn has_data(&self) -> bool {
+        let mut byte = [MaybeUninit::<u8>::uninit(); 1];
+        matches!(self.socket().map(|s| s.peek(&mut byte)), Some(Ok(n)) if n > 0)
     }
 
     /// Shuts down one or both directions of the connection.
@@ -498,119 +502,20 @@ impl Channel {
         self.sock()?.take_error()
     }
 
-    /// Closes the socket and removes the channel from its map: Python's `close()`.
-    /// The handler is dropped once nothing else holds it. Safe to call more than once;
-    /// no event reaches the channel after it.
+    /// Closes the socket. Safe to call more than once. Inside a handler, call
+    /// [`Cx::close`](crate::Cx::close) instead (the context dereferences to the
+    /// channel, and its `close` takes precedence): it also removes the channel from
+    /// its map. A channel closed this way is removed when its handler returns.
     pub fn close(&mut self) {
         self.connected = false;
         self.accepting = false;
         self.connecting = false;
-        let home = self.reg.as_ref().map(|r| r.map.clone());
-        self.del_channel();
-        self.drop_io();
-        self.home = home;
-    }
-
-    /// Removes the channel from its map without closing the socket: Python's
-    /// `del_channel()`. If no [`Handle`](crate::Handle) keeps the dispatcher alive,
-    /// it is dropped, and its socket with it.
-    pub fn del_channel(&mut self) {
-        if let Some(reg) = self.reg.take() {
-            if let Some(io) = &self.io {
-                if let Some(inner) = reg.map.upgrade() {
-                    let _ = inner.registry.deregister(&mut SourceFd(&io.fd()));
-                }
-            }
-            if let Some(inner) = reg.map.upgrade() {
-                inner.remove(reg.token);
-            }
-        }
-        self.ready = 0;
+        self.io = None;
+        self.ready = Ready::EMPTY;
         self.close_due = false;
     }
 
-    fn drop_io(&mut self) {
-        if let (Some(io), Some(reg)) = (&self.io, &self.reg) {
-            if let Some(inner) = reg.map.upgrade() {
-                let _ = inner.registry.deregister(&mut SourceFd(&io.fd()));
-            }
-        }
-        self.io = None;
-        self.ready = 0;
-    }
-
-    /// The map this channel is in, if any. An accept handler uses it to put the new
-    /// connection in the same map as the listener.
-    pub fn map(&self) -> Option<Map> {
-        let reg = self.reg.as_ref()?;
-        reg.map.upgrade().map(Map::from_inner)
-    }
-
-    /// True while the channel is in a map.
-    pub fn is_in_map(&self) -> bool {
-        self.reg.as_ref().is_some_and(|r| r.map.strong_count() > 0)
-    }
-
-    /// Joins a map under `token` (called by [`Map::add`]).
-    pub(crate) fn attach(&mut self, map: Weak<Inner>, token: Token) -> io::Result<()> {
-        self.reg = Some(Registration { map, token });
-        self.queued_for = 0;
-        self.home = None;
-        self.rehome = false;
-        self.attach_io()
-    }
-
-    /// Registers the socket with the map's poller, once, for every kind of readiness.
-    fn attach_io(&mut self) -> io::Result<()> {
-        let (Some(io), Some(reg)) = (&self.io, &self.reg) else {
-            // Closed, then given a new socket: the loop puts the dispatcher back in
-            // its map when the running handler returns.
-            self.rehome = self.io.is_some() && self.home.is_some();
-            return Ok(());
-        };
-        let Some(inner) = reg.map.upgrade() else {
-            return Ok(());
-        };
-        let mut interest = Interest::READABLE | Interest::WRITABLE;
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        {
-            interest |= Interest::PRIORITY;
-        }
-        inner
-            .registry
-            .register(&mut SourceFd(&io.fd()), reg.token, interest)?;
-        let token = reg.token;
-        self.ready = 0;
-        inner.enqueue(token, &mut self.queued_for);
-        Ok(())
-    }
-
-    /// Asks the loop to consult this channel's predicates on its next pass (used when
-    /// something outside the channel's own handlers changed its state).
-    pub fn touch(&mut self) {
-        if let Some(reg) = &self.reg {
-            if let Some(inner) = reg.map.upgrade() {
-                inner.enqueue(reg.token, &mut self.queued_for);
-            }
-        }
-    }
-
-    /// The channel's id in its map (see [`Map::get`]), while it is in one. A handler
-    /// can hand its own id to code on another thread.
-    pub fn id(&self) -> Option<crate::ChannelId> {
-        self.token().map(crate::ChannelId)
-    }
-
-    pub(crate) fn token(&self) -> Option<Token> {
-        self.reg.as_ref().map(|r| r.token)
-    }
-
-    fn peer_gone(&mut self) {
-        self.close_due = true;
-        self.touch();
-    }
 }
-
 impl fmt::Debug for Channel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = if self.io.is_none() {
@@ -657,33 +562,3 @@ impl fmt::Display for DisplayAddr<'_> {
 fn not_open() -> io::Error {
     io::Error::new(io::ErrorKind::NotConnected, "channel has no socket")
 }
-
-/// True for a connect that was started and goes on in the background.
-pub(crate) fn in_progress(e: &io::Error) -> bool {
-    e.kind() == io::ErrorKind::WouldBlock
-        || matches!(e.raw_os_error(), Some(code) if code == EINPROGRESS || code == EALREADY)
-}
-
-#[cfg(any(target_os = "linux", target_os = "android"))]
-const EINPROGRESS: i32 = 115;
-#[cfg(any(target_os = "linux", target_os = "android"))]
-const EALREADY: i32 = 114;
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-const EINPROGRESS: i32 = 36;
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-const EALREADY: i32 = 37;
-
-/// The errors Python's asyncore treats as "the peer is gone" (`_DISCONNECTED`).
-pub(crate) fn is_disconnect(e: &io::Error) -> bool {
-    use io::ErrorKind::*;
-    matches!(
-        e.kind(),
-        ConnectionReset | NotConnected | ConnectionAborted | BrokenPipe
-    ) || matches!(e.raw_os_error(), Some(code) if code == ESHUTDOWN || code == EBADF)
-}
-
-#[cfg(any(target_os = "linux", target_os = "android"))]
-const ESHUTDOWN: i32 = 108;
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-const ESHUTDOWN: i32 = 58;
-const EBADF: i32 = 9;

@@ -26,92 +26,109 @@
 //! asyncore.loop()
 //! ```
 //!
-//! 1. **A class becomes a struct holding a [`Channel`]**, the socket half of Python's
-//!    `dispatcher`, and an `impl` [`Dispatcher`] with the two accessors. Python's
-//!    `self.send(...)` becomes `self.chan.send(...)`.
-//! 2. **`__init__` becomes a constructor** that creates the socket on the channel; the
-//!    object joins the map when you [`add`](crate::Map::add) it (Python's constructor
-//!    did both).
-//! 3. **Handlers return [`Result`](crate::Result)**: `?` passes failures to
-//!    `handle_error`, as an exception would. Override only what the Python class did.
-//! 4. **`handle_accepted(sock, addr)`** wraps the socket with
-//!    [`Channel::from_socket`] (Python's `dispatcher(sock)`) and adds the handler to the
-//!    listener's map.
-//! 5. **`asyncore.loop()`** is [`loop_`](crate::loop_)`(timeout, use_poll, map, count)`.
+//! 1. **A class becomes a struct holding only its own state**, and an `impl`
+//!    [`Dispatcher`] with the handlers the Python class defined. The socket half of
+//!    Python's `dispatcher` is a [`Channel`], which the map keeps beside it.
+//! 2. **`self` becomes `cx`** for everything that was inherited: every handler gets a
+//!    [`Cx`], which dereferences to the channel, so `self.send(data)` is
+//!    `cx.send(data)`, `self.connected` is `cx.connected`, `self.close()` is
+//!    [`cx.close()`](Cx::close). Your own attributes stay on `self`.
+//! 3. **`__init__` becomes a constructor** that creates the socket on a channel; the
+//!    pair joins the map with [`Map::add`](crate::Map::add)`(channel, dispatcher)`
+//!    (Python's constructor did both).
+//! 4. **Handlers return [`Result`](crate::Result)**: `?` passes failures to
+//!    `handle_error`, as an exception would.
+//! 5. **`handle_accepted(sock, addr)`** wraps the socket with
+//!    [`Channel::from_socket`] (Python's `dispatcher(sock)`) and adds it with its
+//!    handler: [`cx.add(channel, handler)?`](Cx::add).
+//! 6. **`asyncore.loop()`** is [`loop_`](crate::loop_)`(timeout, use_poll, map, count)`.
 //!
 //! ```
 //! use std::net::SocketAddr;
-//! use asyncore::{Channel, Dispatcher, DispatcherWithSend, Domain, Result, SockAddr, Socket, Type};
+//! use asyncore::{Channel, Cx, Dispatcher, DispatcherWithSend, Domain, Result, SockAddr, Socket, Type};
 //!
-//! struct EchoHandler {
-//!     out: DispatcherWithSend,
-//! }
+//! struct EchoHandler;
 //!
 //! impl Dispatcher for EchoHandler {
-//!     fn channel(&self) -> &Channel { self.out.channel() }
-//!     fn channel_mut(&mut self) -> &mut Channel { self.out.channel_mut() }
-//!     fn writable(&mut self) -> bool { self.out.writable() }
-//!     fn handle_write(&mut self) -> Result<()> { self.out.handle_write() }
-//!
-//!     fn handle_read(&mut self) -> Result<()> {
-//!         let data = self.out.channel_mut().recv(8192)?;
+//!     fn handle_read(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+//!         let data = cx.recv(8192)?;
 //!         if !data.is_empty() {
-//!             self.out.send(&data)?;
+//!             cx.send(&data)?; // dispatcher_with_send: queued, sent as the socket takes it
 //!         }
 //!         Ok(())
 //!     }
 //! }
 //!
-//! struct EchoServer {
-//!     chan: Channel,
-//! }
+//! struct EchoServer;
 //!
 //! impl EchoServer {
-//!     fn new(addr: SocketAddr) -> std::io::Result<EchoServer> {
+//!     fn listen(addr: SocketAddr) -> std::io::Result<Channel> {
 //!         let mut chan = Channel::new();
 //!         chan.create_socket(Domain::for_address(addr), Type::STREAM)?;
 //!         chan.set_reuse_addr();
 //!         chan.bind(addr)?;
 //!         chan.listen(5)?;
-//!         Ok(EchoServer { chan })
+//!         Ok(chan)
 //!     }
 //! }
 //!
 //! impl Dispatcher for EchoServer {
-//!     fn channel(&self) -> &Channel { &self.chan }
-//!     fn channel_mut(&mut self) -> &mut Channel { &mut self.chan }
-//!
-//!     fn handle_accepted(&mut self, sock: Socket, _addr: SockAddr) -> Result<()> {
-//!         let handler = EchoHandler { out: DispatcherWithSend::new(Channel::from_socket(sock)?) };
-//!         self.chan.map().expect("in a map").add(handler)?;
+//!     fn handle_accepted(&mut self, cx: &mut Cx<'_>, sock: Socket, _addr: SockAddr) -> Result<()> {
+//!         cx.add(Channel::from_socket(sock)?, DispatcherWithSend::new(EchoHandler))?;
 //!         Ok(())
 //!     }
 //! }
 //!
 //! # fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
-//! let server = asyncore::add(EchoServer::new("127.0.0.1:0".parse()?)?)?;
-//! // asyncore::loop_(Some(std::time::Duration::from_secs(30)), false, None, None)?;
+//! let server = asyncore::add(EchoServer::listen("127.0.0.1:0".parse()?)?, EchoServer)?;
+//! // asyncore::loop_(std::time::Duration::from_secs(30), false, None, None)?;
 //! # server.close();
 //! # Ok(())
 //! # }
 //! ```
 //!
+//! # Patterns a real port needs
+//!
+//! - **Push, then close.** Python's `push(reply); close()` delivers the reply, because
+//!   `push` sends at once. So does [`Chat::push`](crate::Chat::push) here: what the
+//!   socket takes is on the wire before `close()`. To have *everything* delivered
+//!   however slow the peer, use [`close_when_done`](crate::Chat::close_when_done).
+//! - **Push, then block.** Python's FTP `cmd_pasv` pushes `227 ...` and then blocks in
+//!   `accept()` on a helper listener; the reply is already sent, so the client can
+//!   connect. The same holds here.
+//! - **A channel that opens another** (an FTP data connection, a proxy's upstream):
+//!   create a [`Channel`], `connect` it, and [`cx.add(chan, handler)`](Cx::add) from
+//!   the handler; keep the returned [`Handle`](crate::Handle).
+//! - **Two channels that refer to each other** (control and data): the longer-lived
+//!   side holds a strong [`Handle`](crate::Handle), the other a
+//!   [`WeakHandle`](crate::WeakHandle) ([`Handle::downgrade`](crate::Handle::downgrade));
+//!   strong handles both ways form a cycle and neither is ever freed. A handle to the
+//!   running dispatcher itself is [`cx.handle::<Self>()`](Cx::handle).
+//! - **Cleanup on close.** Python overrides `close()` to close a data channel too;
+//!   here [`on_close`](Dispatcher::on_close) runs once the channel has closed,
+//!   whoever closed it.
+//! - **Calling into another channel.** `handle.borrow_mut()` gives its state (and has
+//!   the loop look at it again); [`Handle::with`](crate::Handle::with) also gives its
+//!   `Cx`, to send or push to it at once.
+
 //! # Python names, Rust names
 //!
 //! ## asyncore
 //!
 //! | Python | Rust |
 //! |---|---|
-//! | `asyncore.loop(timeout, use_poll, map, count)` | [`loop_`](crate::loop_)`(Option<Duration>, bool, Option<&Map>, Option<usize>)`; [`Map::run`](crate::Map::run) |
+//! | `asyncore.loop(timeout, use_poll, map, count)` | [`loop_`](crate::loop_)`(timeout, use_poll, map, count)`, timeout a `Duration` or `None`, count a number or `None`; [`Map::run`](crate::Map::run) |
 //! | `asyncore.poll(timeout, map)`, `poll2` | [`Map::poll`](crate::Map::poll) (one pass) |
 //! | `asyncore.socket_map` | [`Map::global`](crate::Map::global) |
 //! | a map `{}` passed as `map=` | [`Map::new`](crate::Map::new) |
 //! | `asyncore.close_all(map, ignore_all)` | [`close_all`](crate::close_all) |
-//! | `asyncore.ExitNow` | [`Error::ExitNow`](crate::Error::ExitNow), returned from a handler |
-//! | `class X(asyncore.dispatcher)` | a struct holding a [`Channel`], `impl Dispatcher for X` |
-//! | `dispatcher(sock, map)` | [`Channel::from_socket`] then [`Map::add`](crate::Map::add) |
+//! | `asyncore.ExitNow` | [`Error::ExitNow`](crate::Error::ExitNow), returned from a handler; or [`Cx::exit`] |
+//! | `class X(asyncore.dispatcher)` | a struct with your state, `impl Dispatcher for X` |
+//! | `self` (the inherited part) | the [`Cx`] each handler receives |
+//! | `dispatcher(sock, map)` | [`Channel::from_socket`] then [`Map::add`](crate::Map::add)`(chan, x)`, or [`Cx::add`] in a handler |
 //! | `dispatcher.add_channel(map)` | [`Map::add`](crate::Map::add), [`add`](crate::add) (global map) |
-//! | `dispatcher.del_channel()` | [`Channel::del_channel`] |
+//! | `dispatcher.del_channel()` | [`Cx::del_channel`] |
+//! | `self._map` | [`Cx::map`] |
 //! | `create_socket(family, type)` | [`Channel::create_socket`]`(Domain, Type)` |
 //! | `set_socket(sock)` | [`Channel::set_socket`] |
 //! | `set_reuse_addr()` | [`Channel::set_reuse_addr`] |
@@ -119,17 +136,19 @@
 //! | `connect(addr)` | [`Channel::connect`] |
 //! | `accept()` | [`Channel::accept`] (`Ok(None)` when nothing waits) |
 //! | `send(data)` | [`Channel::send`] (0 when it would block), [`Channel::send_vectored`] |
-//! | `recv(n)` | [`Channel::recv`], [`Channel::recv_into`] (empty / 0: closed) |
-//! | `close()` | [`Dispatcher::close`], [`Channel::close`], [`Handle::close`](crate::Handle::close) |
-//! | `connected`, `accepting`, `connecting`, `addr` | the same fields of [`Channel`] |
+//! | `recv(n)` | [`Channel::recv`] (allocates), [`Channel::recv_into`] (your buffer); empty / 0: closed |
+//! | `close()` | [`Cx::close`] in a handler, [`Handle::close`](crate::Handle::close) elsewhere |
+//! | overriding `close()` for cleanup | [`Dispatcher::on_close`] |
+//! | `connected`, `accepting`, `connecting`, `addr` | the same fields of [`Channel`] (`cx.connected`) |
 //! | `readable()`, `writable()` | [`Dispatcher::readable`], [`Dispatcher::writable`] |
 //! | `handle_read/write/expt/connect/close/accept` | the same methods of [`Dispatcher`] |
-//! | `handle_accepted(sock, addr)` | [`Dispatcher::handle_accepted`]`(Socket, SockAddr)` |
-//! | `handle_error()` | [`Dispatcher::handle_error`]`(Error)` |
-//! | `log(msg)`, `log_info(msg, type)` | [`Dispatcher::log`], [`Dispatcher::log_info`] (the `log` crate) |
+//! | `handle_accepted(sock, addr)` | [`Dispatcher::handle_accepted`]`(cx, Socket, SockAddr)` |
+//! | `handle_error()` | [`Dispatcher::handle_error`]`(cx, Error)` |
+//! | `log(msg)`, `log_info(msg, type)` | [`Cx::log`], [`Cx::log_info`] (the `log` crate) |
+//! | `ignore_log_types` | [`log_unhandled_events`](crate::log_unhandled_events) (off by default, as in Python) |
 //! | `compact_traceback()` | the description `handle_error` logs: type, channel, failure and, for a panic, the handler it happened in |
-//! | `dispatcher_with_send` | [`DispatcherWithSend`](crate::DispatcherWithSend) |
-//! | `file_wrapper`, `file_dispatcher(fd)` | [`FileWrapper`](crate::FileWrapper), [`Channel::from_file`] |
+//! | `dispatcher_with_send` | [`DispatcherWithSend`](crate::DispatcherWithSend)`::new(handler)`: `cx.send` then buffers |
+//! | `file_wrapper`, `file_dispatcher(fd)` | [`FileWrapper`](crate::FileWrapper), [`Channel::from_file`] (pipes, terminals, regular files) |
 //! | `repr(dispatcher)` | `{:?}` of a [`Channel`]: `Channel(listening 127.0.0.1:8080, fd 5)` |
 //!
 //!
@@ -137,19 +156,20 @@
 //!
 //! | Python | Rust |
 //! |---|---|
-//! | `class X(asynchat.async_chat)` | a struct holding an [`AsyncChat`](crate::AsyncChat), `impl` [`AsyncChatHandler`](crate::AsyncChatHandler) (every `AsyncChatHandler` is a [`Dispatcher`]) |
-//! | `async_chat(sock, map)` | [`AsyncChat::from_socket`](crate::AsyncChat::from_socket), then [`Map::add`](crate::Map::add) |
-//! | `collect_incoming_data(data)`, `found_terminator()` | the same methods of [`AsyncChatHandler`](crate::AsyncChatHandler) |
-//! | `set_terminator(t)`, `get_terminator()` | [`AsyncChat::set_terminator`](crate::AsyncChat::set_terminator) (`b"\r\n"`, a `usize` count, or [`Terminator::None`](crate::Terminator::None); a negative count is [`Error::NegativeTerminator`](crate::Error::NegativeTerminator)), [`AsyncChat::get_terminator`](crate::AsyncChat::get_terminator) |
-//! | `push(data)`, `push_with_producer(p)` | [`AsyncChat::push`](crate::AsyncChat::push), [`AsyncChat::push_with_producer`](crate::AsyncChat::push_with_producer) |
-//! | `close_when_done()`, `initiate_send()`, `discard_buffers()` | the same methods of [`AsyncChat`](crate::AsyncChat) |
-//! | `ac_in_buffer_size`, `ac_out_buffer_size` | the same fields of [`AsyncChat`](crate::AsyncChat) (65536) |
+//! | `class X(asynchat.async_chat)` | a struct with your state, `impl` [`ChatHandler`](crate::ChatHandler); add [`AsyncChat::new(x)`](crate::AsyncChat::new) with its channel |
+//! | `async_chat(sock, map)` | `map.add(Channel::from_socket(sock)?, AsyncChat::new(x))` |
+//! | `self` (the inherited part) | the [`Chat`](crate::Chat) each method receives (it dereferences to the [`Cx`]) |
+//! | `collect_incoming_data(data)`, `found_terminator()` | the same methods of [`ChatHandler`](crate::ChatHandler) |
+//! | `set_terminator(t)`, `get_terminator()` | [`Chat::set_terminator`](crate::Chat::set_terminator) (`b"\r\n"`, a `usize` count, or [`Terminator::None`](crate::Terminator::None); a negative count is [`Error::NegativeTerminator`](crate::Error::NegativeTerminator)), [`Chat::get_terminator`](crate::Chat::get_terminator); before adding: [`AsyncChat::set_terminator`](crate::AsyncChat::set_terminator) |
+//! | `push(data)`, `push_with_producer(p)` | [`Chat::push`](crate::Chat::push), [`Chat::push_with_producer`](crate::Chat::push_with_producer): both send at once |
+//! | `close_when_done()`, `initiate_send()`, `discard_buffers()` | the same methods of [`Chat`](crate::Chat) |
+//! | `ac_in_buffer_size`, `ac_out_buffer_size` | the same fields of [`ChatState`](crate::ChatState) (65536) |
 //! | `simple_producer(data, buffer_size=512)` | [`simple_producer`](crate::simple_producer), [`SimpleProducer`](crate::SimpleProducer) |
 //! | a producer class with `more()` | `impl` [`Producer`](crate::Producer); a file: [`ReadProducer`](crate::ReadProducer) |
 //! | `find_prefix_at_end(haystack, needle)` | [`find_prefix_at_end`](crate::find_prefix_at_end) |
-//! | `async_chat.handle_read(self)` from an override | [`default_handle_read`](crate::default_handle_read) |
-//! | astm's `flush()`, `pull(data)` | [`AsyncChat::flush`](crate::AsyncChat::flush), [`AsyncChatHandler::pull`](crate::AsyncChatHandler::pull) |
-//! | (none: unbounded) | [`AsyncChat::set_input_limit`](crate::AsyncChat::set_input_limit): past it, [`Error::InputTooLong`](crate::Error::InputTooLong) and the channel closes |
+//! | `async_chat.handle_read(self)` from an override | [`default_handle_read`](crate::default_handle_read)`(self, chat)` |
+//! | astm's `flush()`, `pull(data)` | [`Chat::flush`](crate::Chat::flush), [`collect_incoming_data`](crate::ChatHandler::collect_incoming_data) |
+//! | (none: unbounded) | [`ChatState::set_input_limit`](crate::ChatState::set_input_limit): past it, [`Error::InputTooLong`](crate::Error::InputTooLong) and the channel closes |
 //!
 //! The terminator splitter alone, with no socket, is [`chat::Splitter`](crate::chat::Splitter).
 //!
@@ -180,25 +200,26 @@
 //! - **Handlers return `Result`** instead of raising; a panic is caught and treated as
 //!   an exception would be (`handle_error`), so one channel's bug costs that channel.
 //! - **`handle_close` after `send`/`recv` finds the peer gone** runs when the current
-//!   handler returns, not inside the call: the handler is borrowed while it runs.
+//!   handler returns, not inside the call: the handler is borrowed while it runs. The
+//!   same holds for a failure inside `push` (it reaches `handle_error` then) and for
+//!   [`on_close`](Dispatcher::on_close) after `cx.close()`.
 //! - **An immediate connect** is reported by the loop's next pass, the same way as one
 //!   that completes later.
 //! - **Predicates** are consulted for the channels whose answer can matter each pass
 //!   (see [`event_loop`](crate::event_loop)); [`Map::set_consult_all`](crate::Map::set_consult_all)
 //!   restores Python's "every channel, every pass".
-//! - **One dispatch per channel per pass** when you step the loop (`loop_` with a
-//!   `count`, [`Map::poll`](crate::Map::poll)), as in Python. A free-running loop
-//!   (no `count`) serves a busy channel up to 16 times per pass before polling
-//!   again, for throughput; only the interleaving of busy channels differs.
-//!   [`Map::set_dispatch_budget`](crate::Map::set_dispatch_budget)`(Some(1))` gives
-//!   Python's interleaving everywhere.
+//! - **One dispatch per channel per pass**, as in Python, unless you raise
+//!   [`Map::set_dispatch_budget`](crate::Map::set_dispatch_budget) (servers: 16, for
+//!   throughput; only the interleaving of busy channels differs).
+//! - **Priority data** reaches `handle_expt` once per arrival, where Python's
+//!   level-triggered `select` would call it on every pass until the byte is read.
 //! - **Threads**: maps and handles are `!Send`; a handler's state cannot be touched
-//!   from another thread by mistake.
-//! - **Reconnecting** with `close(); create_socket(); connect(addr)` works inside a
-//!   handler (the dispatcher goes back in its map when the handler returns); outside
-//!   the loop, add a new dispatcher instead.
-//! - **A dispatcher that stores its own [`Map`](crate::Map)** keeps the map alive, and
-//!   the map keeps it: use [`Channel::map`] when you need the map.
+//!   from another thread by mistake. Use a [`LoopHandle`](crate::LoopHandle).
+//! - **Reconnecting** with `cx.close(); cx.create_socket(..); cx.connect(addr)` works
+//!   inside a handler (the dispatcher stays in its map); outside the loop, add a new
+//!   channel instead.
+//! - **Strong references both ways leak**, as cycles do in Python without its cycle
+//!   collector: hold a [`WeakHandle`](crate::WeakHandle) on one side.
 
 #[allow(unused_imports)]
-use crate::{Channel, Dispatcher};
+use crate::{Channel, Cx, Dispatcher};

@@ -68,14 +68,14 @@ use std::fmt;
 use std::io;
 use std::mem;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use mio::Waker;
 
-use crate::event_loop::panic_message;
-use crate::map::{Inner, Map, WAKE_TOKEN};
+use crate::core::WAKE_TOKEN;
+use crate::map::Map;
+use crate::panic::message as panic_message;
 
 type Job = Box<dyn FnOnce(&Map) + Send>;
 
@@ -141,7 +141,7 @@ impl LoopHandle {
     /// this map consumes it: if no loop is running, the next one returns after one
     /// pass. Returns `false` when the map no longer exists.
     pub fn exit(&self) -> bool {
-        self.call(|map| map.inner.exit.set(true))
+        self.call(|map| map.core.request_exit())
     }
 
     /// True once the map is gone: nothing will serve requests any more.
@@ -169,18 +169,18 @@ impl Map {
     ///
     /// The OS refused to create the waker (an `eventfd` on Linux).
     pub fn loop_handle(&self) -> io::Result<LoopHandle> {
-        let inner = &self.inner;
-        let remote = match inner.remote.get() {
+        let core = &self.core;
+        let remote = match core.remote.get() {
             Some(remote) => remote.clone(),
             None => {
-                let waker = Waker::new(&inner.registry, WAKE_TOKEN)?;
+                let waker = Waker::new(core.registry(), WAKE_TOKEN)?;
                 let remote = Arc::new(Remote {
                     waker,
                     notified: AtomicBool::new(false),
                     closed: AtomicBool::new(false),
                     jobs: Mutex::new(Vec::new()),
                 });
-                inner.remote.get_or_init(|| remote).clone()
+                core.remote.get_or_init(|| remote).clone()
             }
         };
         Ok(LoopHandle { remote })
@@ -216,15 +216,14 @@ impl Remote {
     /// The loop saw the waker's event: accept new wake-ups, then run what was queued.
     /// Clearing `notified` first means a request queued after the drain below wakes
     /// the loop again.
-    pub(crate) fn serve(&self, inner: &Rc<Inner>) {
+    pub(crate) fn serve(&self, map: &Map) {
         self.notified.store(false, SeqCst);
         let jobs = mem::take(&mut *self.jobs());
         if jobs.is_empty() {
             return;
         }
-        let map = Map::from_inner(inner.clone());
         for job in jobs {
-            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| job(&map))) {
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| job(map))) {
                 log::error!(
                     "closure from a LoopHandle failed: {}",
                     panic_message(&*payload, "LoopHandle::call")

@@ -117,7 +117,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
 
-use crate::event_loop::panic_message;
+use crate::panic::message as panic_message;
 
 type Callback = Box<dyn FnMut()>;
 

@@ -1,89 +1,57 @@
-//! [`DispatcherWithSend`]: Python's `dispatcher_with_send`, a channel with an output
-//! buffer.
+//! [`DispatcherWithSend`]: Python's `dispatcher_with_send`, a dispatcher whose `send`
+//! buffers.
 
 use std::fmt;
+use std::io;
+
+use socket2::{SockAddr, Socket};
 
 use crate::channel::Channel;
+use crate::cx::Cx;
 use crate::dispatcher::Dispatcher;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
-/// A channel plus an output buffer: [`send`](DispatcherWithSend::send) queues data and
+/// Wraps a dispatcher so that `cx.send(data)` in its handlers queues `data` and
 /// sends what the socket takes now; the rest goes out from `handle_write`. Python's
 /// `asyncore.dispatcher_with_send`.
 ///
-/// It is a [`Dispatcher`] by itself, and meant to be embedded: hold one in your type
-/// and forward `channel`, `writable` and `handle_write` to it.
+/// As in Python, the wrapper's `writable` (connecting, or data queued) and
+/// `handle_write` (send from the buffer) replace the inner dispatcher's; every other
+/// handler is the inner one's, with the buffering `send`.
 ///
 /// # Examples
 ///
-/// ```
-/// use asyncore::{Channel, Dispatcher, DispatcherWithSend, Result};
+/// Python's `EchoHandler(asyncore.dispatcher_with_send)`:
 ///
-/// struct EchoHandler {
-///     out: DispatcherWithSend,
-/// }
+/// ```
+/// use asyncore::{Cx, Dispatcher, DispatcherWithSend, Result};
+///
+/// struct EchoHandler;
 ///
 /// impl Dispatcher for EchoHandler {
-///     fn channel(&self) -> &Channel { self.out.channel() }
-///     fn channel_mut(&mut self) -> &mut Channel { self.out.channel_mut() }
-///     fn writable(&mut self) -> bool { self.out.writable() }
-///     fn handle_write(&mut self) -> Result<()> { self.out.handle_write() }
-///
-///     fn handle_read(&mut self) -> Result<()> {
-///         let data = self.out.channel_mut().recv(8192)?;
-///         self.out.send(&data)?;
+///     fn handle_read(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+///         let data = cx.recv(8192)?;
+///         cx.send(&data)?; // queued: never lost to a full socket
 ///         Ok(())
 ///     }
 /// }
-/// # let _ = EchoHandler { out: DispatcherWithSend::new(Channel::new()) };
+/// # let _ = DispatcherWithSend::new(EchoHandler);
+/// // map.add(Channel::from_socket(sock)?, DispatcherWithSend::new(EchoHandler))?;
 /// ```
-pub struct DispatcherWithSend {
-    chan: Channel,
+pub struct DispatcherWithSend<H> {
     /// Data queued and not sent yet: Python's `out_buffer`.
     pub out_buffer: Vec<u8>,
+    /// The wrapped dispatcher.
+    pub handler: H,
 }
 
-impl DispatcherWithSend {
-    /// Wraps a channel.
-    pub fn new(chan: Channel) -> DispatcherWithSend {
+impl<H: Dispatcher> DispatcherWithSend<H> {
+    /// Wraps `handler`, with an empty buffer.
+    pub fn new(handler: H) -> DispatcherWithSend<H> {
         DispatcherWithSend {
-            chan,
             out_buffer: Vec::new(),
+            handler,
         }
-    }
-
-    /// Queues `data` and sends as much as the socket takes now. Returns `data.len()`,
-    /// as Python's does: everything is accepted for sending.
-    ///
-    /// # Errors
-    ///
-    /// A socket failure other than would-block or a disconnect.
-    pub fn send(&mut self, data: &[u8]) -> Result<usize> {
-        self.out_buffer.extend_from_slice(data);
-        self.initiate_send()?;
-        Ok(data.len())
-    }
-
-    /// Sends what the socket takes now from the buffer.
-    ///
-    /// # Errors
-    ///
-    /// A socket failure other than would-block or a disconnect.
-    pub fn initiate_send(&mut self) -> Result<()> {
-        let mut sent = 0;
-        let result = loop {
-            if sent == self.out_buffer.len() {
-                break Ok(());
-            }
-            match self.chan.send(&self.out_buffer[sent..]) {
-                Ok(0) => break Ok(()),
-                Ok(n) => sent += n,
-                Err(e) => break Err(e.into()),
-            }
-        };
-        // Python's `self.out_buffer = self.out_buffer[num_sent:]`.
-        self.out_buffer.drain(..sent);
-        result
     }
 
     /// Bytes queued and not yet sent.
@@ -92,30 +60,82 @@ impl DispatcherWithSend {
     }
 }
 
-impl Dispatcher for DispatcherWithSend {
-    fn channel(&self) -> &Channel {
-        &self.chan
-    }
+/// Sends from `out` what the socket takes now, and drops what was sent: Python's
+/// `dispatcher_with_send.initiate_send`.
+pub(crate) fn flush(chan: &mut Channel, out: &mut Vec<u8>) -> io::Result<()> {
+    let mut sent = 0;
+    let result = loop {
+        if sent == out.len() {
+            break Ok(());
+        }
+        match chan.send(&out[sent..]) {
+            Ok(0) => break Ok(()),
+            Ok(n) => sent += n,
+            Err(e) => break Err(e),
+        }
+    };
+    out.drain(..sent);
+    result
+}
 
-    fn channel_mut(&mut self) -> &mut Channel {
-        &mut self.chan
+impl<H: Dispatcher> Dispatcher for DispatcherWithSend<H> {
+    fn readable(&mut self, cx: &mut Cx<'_>) -> bool {
+        self.handler.readable(&mut cx.with_out(&mut self.out_buffer))
     }
 
     /// True while connecting or while data is queued.
-    fn writable(&mut self) -> bool {
-        !self.chan.connected || self.pending() > 0
+    fn writable(&mut self, cx: &mut Cx<'_>) -> bool {
+        !cx.connected || !self.out_buffer.is_empty()
     }
 
-    fn handle_write(&mut self) -> Result<()> {
-        self.initiate_send()
+    fn handle_read(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+        self.handler.handle_read(&mut cx.with_out(&mut self.out_buffer))
+    }
+
+    /// Sends what the socket takes from the buffer.
+    fn handle_write(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+        flush(cx, &mut self.out_buffer)?;
+        Ok(())
+    }
+
+    fn handle_expt(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+        self.handler.handle_expt(&mut cx.with_out(&mut self.out_buffer))
+    }
+
+    fn handle_connect(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+        self.handler
+            .handle_connect(&mut cx.with_out(&mut self.out_buffer))
+    }
+
+    fn handle_accept(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+        self.handler.handle_accept(&mut cx.with_out(&mut self.out_buffer))
+    }
+
+    fn handle_accepted(&mut self, cx: &mut Cx<'_>, sock: Socket, addr: SockAddr) -> Result<()> {
+        self.handler
+            .handle_accepted(&mut cx.with_out(&mut self.out_buffer), sock, addr)
+    }
+
+    fn handle_close(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+        self.handler.handle_close(&mut cx.with_out(&mut self.out_buffer))
+    }
+
+    fn handle_error(&mut self, cx: &mut Cx<'_>, err: Error) {
+        self.handler
+            .handle_error(&mut cx.with_out(&mut self.out_buffer), err)
+    }
+
+    fn on_close(&mut self, cx: &mut Cx<'_>) {
+        self.out_buffer = Vec::new();
+        self.handler.on_close(cx);
     }
 }
 
-impl fmt::Debug for DispatcherWithSend {
+impl<H> fmt::Debug for DispatcherWithSend<H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DispatcherWithSend")
-            .field("channel", &self.chan)
-            .field("pending", &self.pending())
+            .field("handler", &std::any::type_name::<H>())
+            .field("pending", &self.out_buffer.len())
             .finish()
     }
 }

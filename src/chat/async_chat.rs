@@ -1,117 +1,47 @@
-//! [`AsyncChat`] and [`AsyncChatHandler`]: Python's `asynchat.async_chat`.
+//! [`AsyncChat`], [`ChatHandler`] and [`Chat`]: Python's `asynchat.async_chat`.
 //!
-//! Python's `async_chat` is a class you subclass. Here it is two pieces:
+//! Python's `async_chat` is a class you subclass. Here it is three pieces:
 //!
-//! * [`AsyncChat`] is the state the subclass inherits: the [`Channel`], the
-//!   [`Splitter`] (terminator), the bytes kept between reads, the output FIFO and the
-//!   buffer sizes, with the methods that work on them (`push`, `set_terminator`,
-//!   `close_when_done`, ...).
-//! * [`AsyncChatHandler`] is the subclass's methods: you implement
-//!   `collect_incoming_data` and `found_terminator`, and may override any of the
-//!   others. Every type implementing it is a [`Dispatcher`], so it goes into a
-//!   [`Map`](crate::Map) next to plain dispatchers.
+//! * [`ChatHandler`] is what the subclass writes: `collect_incoming_data`,
+//!   `found_terminator`, and any override (`handle_close`, `writable`, ...). Your type
+//!   holds only your state.
+//! * [`AsyncChat<H>`](AsyncChat) wraps your handler with what the subclass inherits
+//!   ([`ChatState`]: the terminator, the bytes kept between reads, the output FIFO,
+//!   the buffer sizes). It is the [`Dispatcher`]: put it in a map with its channel,
+//!   `map.add(chan, AsyncChat::new(handler))`.
+//! * [`Chat`] is what each handler method receives: the chat state and the handler's
+//!   [`Cx`] together. It has `async_chat`'s methods (`push`, `close_when_done`,
+//!   `set_terminator`, ...) and dereferences to the `Cx`, so `chat.close()`,
+//!   `chat.add(..)` and `chat.connected` work too.
 
-use std::cell::Cell;
 use std::fmt;
 use std::io;
+use std::ops::{Deref, DerefMut};
 
-use socket2::{SockAddr, Socket};
-
-use crate::channel::{Channel, DisplayAddr};
 use crate::chat::fifo::{Fifo, Outcome};
 use crate::chat::{Producer, Splitter, Terminator};
+use crate::cx::Cx;
 use crate::dispatcher::Dispatcher;
 use crate::error::{Error, Result};
 
 /// Python 3's default for `ac_in_buffer_size` and `ac_out_buffer_size`.
 const DEFAULT_BUFFER_SIZE: usize = 65536;
 
-/// A write pass started by `initiate_send` stops after this many times
+/// A write started by `initiate_send` stops after this many times
 /// `ac_out_buffer_size` bytes, so one fast channel cannot starve the others.
 const BUDGET_BUFFERS: usize = 16;
 
-thread_local! {
-    /// How many `handle_read`s of chat channels are running on this thread.
-    static READING: Cell<u32> = const { Cell::new(0) };
-}
-
-/// Marks a chat `handle_read` as running: pushes are queued, not sent, until it ends.
-struct Reading;
-
-impl Reading {
-    fn enter() -> Reading {
-        READING.with(|r| r.set(r.get() + 1));
-        Reading
-    }
-}
-
-impl Drop for Reading {
-    fn drop(&mut self) {
-        let _ = READING.try_with(|r| r.set(r.get().saturating_sub(1)));
-    }
-}
-
-fn reading() -> bool {
-    READING.with(Cell::get) > 0
-}
-
-/// The state of an `asynchat.async_chat`: a channel, its terminator, and its output
-/// FIFO.
+/// What a Python `async_chat` subclass inherits: the terminator, the bytes kept
+/// between reads, the output FIFO and the buffer sizes.
 ///
-/// Hold one in your handler type and implement [`AsyncChatHandler`] for it (see there
-/// for a complete example, next to the Python it ports). The methods here are the ones
-/// a Python subclass calls on `self`: [`push`](AsyncChat::push),
-/// [`push_with_producer`](AsyncChat::push_with_producer),
-/// [`close_when_done`](AsyncChat::close_when_done),
-/// [`set_terminator`](AsyncChat::set_terminator) and so on.
-///
-/// # Input
-///
-/// Each read takes up to [`ac_in_buffer_size`](AsyncChat::ac_in_buffer_size) bytes
-/// and hands them to the handler in pieces: `collect_incoming_data` with the data
-/// before the terminator, `found_terminator` when the terminator is reached. The
-/// terminator may be cut between reads anywhere; the bytes that may begin it are kept
-/// in the channel (fewer than the terminator's length) and searched again with the next
-/// read, so no byte is searched twice beyond those. See [`Terminator`] for the kinds of
-/// terminators, and [`set_input_limit`](AsyncChat::set_input_limit) to bound a message.
-///
-/// # Output
-///
-/// [`push`](AsyncChat::push) queues bytes and
-/// [`push_with_producer`](AsyncChat::push_with_producer) queues a [`Producer`]; both
-/// try to send at once, as in Python, except while a `handle_read` of a chat channel
-/// is running on this thread: then the channel sends once that read has been handled,
-/// so a read of a hundred pipelined requests costs one write for all the answers, not
-/// a hundred. (A push into *another* channel during a read — a chat server's broadcast
-/// — is sent by that channel's `handle_write` on the loop's next pass.) A write sends
-/// until the socket would block or the FIFO is empty, gathering up to 64 queued
-/// buffers into each vectored write.
+/// Reach it through [`AsyncChat::state_mut`] before the channel is added, or through
+/// [`Chat`] inside handlers.
 ///
 /// # Memory
 ///
-/// An idle channel holds no buffer: reads go through one buffer per thread, sent
-/// output buffers return to a small per-thread pool, and [`close`](AsyncChat::close)
-/// drops whatever is still queued.
-///
-/// # Examples
-///
-/// A client that sends a request and collects the answer up to a blank line:
-///
-/// ```
-/// use asyncore::{AsyncChat, Channel, Domain, Type};
-///
-/// let mut chan = Channel::new();
-/// chan.create_socket(Domain::IPV4, Type::STREAM)?;
-/// let mut chat = AsyncChat::new(chan);
-/// chat.set_terminator("\r\n\r\n")?;
-/// chat.set_input_limit(Some(64 * 1024));
-/// chat.push(b"GET / HTTP/1.0\r\n\r\n"); // queued until connected
-/// assert!(chat.writable());
-/// assert_eq!(chat.pending_bytes(), 18);
-/// # Ok::<(), asyncore::Error>(())
-/// ```
-pub struct AsyncChat {
-    chan: Channel,
+/// An idle channel holds no buffer: reads go through one buffer per thread, and
+/// closing the channel drops whatever is still queued.
+pub struct ChatState {
     splitter: Splitter,
     /// Bytes read but not handled yet: a possible start of the terminator (or the
     /// rest of a read whose handling failed). Python's `ac_in_buffer`.
@@ -124,55 +54,32 @@ pub struct AsyncChat {
     /// buffers of about this size, and a write asks producers for this many bytes
     /// ahead.
     pub ac_out_buffer_size: usize,
-    /// Bumped by `discard_buffers`, so `handle_read` knows to drop the rest of a read.
+    /// Bumped by `discard_buffers`, so a read knows to drop the rest of its data.
     discards: u64,
-    /// Something was pushed while sending was deferred.
-    send_due: bool,
-    /// A failure of a send started by `push`, delivered to `handle_error` by the loop.
+    /// A failure of a send started by `push` (or a missing handler method), delivered
+    /// to `handle_error` when the current handler returns.
     error: Option<Error>,
 }
 
-impl Default for AsyncChat {
+impl Default for ChatState {
     fn default() -> Self {
-        AsyncChat::new(Channel::new())
+        ChatState::new()
     }
 }
 
-impl AsyncChat {
-    /// Wraps a channel (connected, connecting, or still without a socket). No
-    /// terminator is set ([`Terminator::None`]: all input is data), and there is no
-    /// input limit, as in Python.
-    pub fn new(chan: Channel) -> AsyncChat {
-        AsyncChat {
-            chan,
+impl ChatState {
+    /// No terminator ([`Terminator::None`]: all input is data), no input limit, empty
+    /// FIFO, Python's buffer sizes.
+    pub fn new() -> ChatState {
+        ChatState {
             splitter: Splitter::new(),
             kept: Vec::new(),
             fifo: Fifo::default(),
             ac_in_buffer_size: DEFAULT_BUFFER_SIZE,
             ac_out_buffer_size: DEFAULT_BUFFER_SIZE,
             discards: 0,
-            send_due: false,
             error: None,
         }
-    }
-
-    /// Wraps a socket, such as an accepted connection: Python's `async_chat(sock)`.
-    ///
-    /// # Errors
-    ///
-    /// As for [`Channel::from_socket`].
-    pub fn from_socket(sock: impl Into<Socket>) -> io::Result<AsyncChat> {
-        Ok(AsyncChat::new(Channel::from_socket(sock)?))
-    }
-
-    /// The channel: socket, state flags and socket calls.
-    pub fn channel(&self) -> &Channel {
-        &self.chan
-    }
-
-    /// The channel, mutably.
-    pub fn channel_mut(&mut self) -> &mut Channel {
-        &mut self.chan
     }
 
     /// Sets what ends the next message: Python's `set_terminator`. A byte string
@@ -191,9 +98,9 @@ impl AsyncChat {
     /// # Examples
     ///
     /// ```
-    /// use asyncore::{AsyncChat, Error, Terminator};
+    /// use asyncore::{ChatState, Error, Terminator};
     ///
-    /// let mut chat = AsyncChat::default();
+    /// let mut chat = ChatState::new();
     /// chat.set_terminator(b"\r\n")?;
     /// chat.set_terminator(Terminator::Count(512))?;
     /// assert_eq!(chat.get_terminator(), &Terminator::Count(512));
@@ -212,17 +119,17 @@ impl AsyncChat {
 
     /// Bounds the data of one message waiting for a byte-string terminator (see the
     /// [`Splitter`'s limit](Splitter#limit)); `None`, the default, means no bound, as
-    /// in Python.
+    /// in Python. Recommended for any peer you do not trust.
     ///
     /// Past the limit, `handle_read` fails with [`Error::InputTooLong`], which goes to
     /// `handle_error`; the default `handle_error` closes the channel. An override that
-    /// keeps the channel open should call [`discard_buffers`](AsyncChat::discard_buffers),
+    /// keeps the channel open should call [`discard_buffers`](ChatState::discard_buffers),
     /// or every later read fails the same way.
     pub fn set_input_limit(&mut self, limit: Option<usize>) {
         self.splitter.set_limit(limit);
     }
 
-    /// The limit set with [`set_input_limit`](AsyncChat::set_input_limit).
+    /// The limit set with [`set_input_limit`](ChatState::set_input_limit).
     pub fn input_limit(&self) -> Option<usize> {
         self.splitter.limit()
     }
@@ -233,68 +140,17 @@ impl AsyncChat {
         &self.splitter
     }
 
-    /// Queues `data` for sending and sends what the socket takes now: Python's `push`.
-    ///
-    /// Accepts any bytes: `&[u8]`, `Vec<u8>`, `&str`, `String`, arrays. (Not numbers:
-    /// where Python raises `TypeError`, this does not compile.) Empty data queues
-    /// nothing.
-    ///
-    /// While a chat channel's `handle_read` runs on this thread, the data is only
-    /// queued; it is sent when that read has been handled (for this channel) or on the
-    /// loop's next pass (for another channel). Nothing is sent before the channel is
-    /// connected.
-    ///
-    /// A failure to send is not returned here: the loop hands it to the channel's
-    /// `handle_error` once the current handler returns, as Python's `initiate_send`
-    /// calls `handle_error`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let mut chat = asyncore::AsyncChat::default();
-    /// chat.push(b"220 ready\r\n");
-    /// chat.push(String::from("250 OK\r\n"));
-    /// chat.push(vec![b'.'; 3]);
-    /// assert_eq!(chat.pending_bytes(), 22);
-    /// ```
-    ///
-    /// ```compile_fail
-    /// let mut chat = asyncore::AsyncChat::default();
-    /// chat.push(10); // Python: TypeError
-    /// ```
+    /// Queues `data` without sending it (there is no socket at hand): sent when the
+    /// channel is next writable. Inside a handler, [`Chat::push`] queues and sends at
+    /// once, as Python's `push` does. Empty data queues nothing.
     pub fn push(&mut self, data: impl AsRef<[u8]>) {
-        let data = data.as_ref();
-        if data.is_empty() {
-            return;
-        }
-        self.fifo.push_bytes(data, self.ac_out_buffer_size.max(1));
-        self.queued();
+        self.fifo
+            .push_bytes(data.as_ref(), self.ac_out_buffer_size.max(1));
     }
 
-    /// Queues a producer, whose chunks are sent in turn once everything queued before
-    /// it has been: Python's `push_with_producer`. Tries to send at once, like
-    /// [`push`](AsyncChat::push).
-    ///
-    /// An error from the producer's [`more`](Producer::more) goes to `handle_error`;
-    /// the producer stays queued.
-    ///
-    /// # Examples
-    ///
-    /// Streaming a file without reading it into memory:
-    ///
-    /// ```no_run
-    /// use asyncore::{AsyncChat, ReadProducer};
-    ///
-    /// # let mut chat = AsyncChat::default();
-    /// let file = std::fs::File::open("/var/log/big.log")?;
-    /// chat.push(b"200 OK\r\n\r\n");
-    /// chat.push_with_producer(ReadProducer::with_default_chunk_size(file));
-    /// chat.close_when_done();
-    /// # Ok::<(), std::io::Error>(())
-    /// ```
+    /// Queues a producer without sending (see [`push`](ChatState::push)).
     pub fn push_with_producer(&mut self, producer: impl Producer + 'static) {
         self.fifo.push_producer(Box::new(producer));
-        self.queued();
     }
 
     /// Closes the channel once everything queued before this call has been sent:
@@ -302,82 +158,6 @@ impl AsyncChat {
     /// default closes the channel).
     pub fn close_when_done(&mut self) {
         self.fifo.push_close();
-        self.chan.touch();
-    }
-
-    /// Sends from the output FIFO until the socket would block or the FIFO is empty
-    /// (or, so that other channels get their turn, until 16 times
-    /// `ac_out_buffer_size` bytes have been sent; the loop calls `handle_write` again
-    /// for the rest). Python's `initiate_send`; the default `handle_write`.
-    ///
-    /// Reaching a [`close_when_done`](AsyncChat::close_when_done) marker makes the
-    /// loop call `handle_close` when the current handler returns.
-    ///
-    /// # Errors
-    ///
-    /// A socket failure other than would-block or a disconnect (a disconnect makes
-    /// the loop call `handle_close`), or a producer's error.
-    pub fn initiate_send(&mut self) -> Result<()> {
-        let budget = self
-            .ac_out_buffer_size
-            .max(1)
-            .saturating_mul(BUDGET_BUFFERS);
-        self.write(budget)
-    }
-
-    /// Sends what is queued as far as the socket takes it now, without blocking and
-    /// without the fairness limit of [`initiate_send`](AsyncChat::initiate_send):
-    /// `astm.asynclib`'s `flush`.
-    ///
-    /// # Errors
-    ///
-    /// As for [`initiate_send`](AsyncChat::initiate_send).
-    pub fn flush(&mut self) -> Result<()> {
-        self.write(usize::MAX)
-    }
-
-    fn write(&mut self, budget: usize) -> Result<()> {
-        self.send_due = false;
-        let pull_ahead = self.ac_out_buffer_size.max(1);
-        match self.fifo.write(&mut self.chan, pull_ahead, budget)? {
-            Outcome::Close => self.schedule_close(),
-            Outcome::Budget => self.chan.touch(),
-            Outcome::Drained | Outcome::Blocked => {}
-        }
-        Ok(())
-    }
-
-    /// After queueing: send now, or later if a read is being handled.
-    fn queued(&mut self) {
-        if reading() {
-            self.send_due = true;
-            self.chan.touch();
-        } else if let Err(err) = self.initiate_send() {
-            self.fail(err);
-        }
-    }
-
-    /// Keeps a send failure for `handle_error` and has the loop deliver it.
-    fn fail(&mut self, err: Error) {
-        if err.is_would_block() {
-            return;
-        }
-        self.error.get_or_insert(err);
-        self.schedule_close();
-    }
-
-    /// Has the loop call the handler's `handle_close` (or `handle_error`, if a failure
-    /// is waiting) once the current handler returns.
-    fn schedule_close(&mut self) {
-        self.chan.close_due = true;
-        self.chan.touch();
-    }
-
-    /// True while anything is queued for output (bytes, a producer or a close marker)
-    /// or the channel is still connecting: Python's `writable` for `async_chat`, and
-    /// the default [`AsyncChatHandler::writable`].
-    pub fn writable(&self) -> bool {
-        !self.fifo.is_empty() || self.chan.connecting
     }
 
     /// True while anything is queued for output: bytes, a producer or a close marker.
@@ -400,29 +180,31 @@ impl AsyncChat {
         self.fifo.clear();
         self.splitter.reset();
         self.discards = self.discards.wrapping_add(1);
-        self.send_due = false;
     }
 
-    /// Closes the channel and drops what was queued for it: the default
-    /// [`AsyncChatHandler::close`]. Safe to call more than once.
-    pub fn close(&mut self) {
-        self.chan.close();
-        self.fifo.clear();
-        self.kept = Vec::new();
-        self.send_due = false;
+    /// Keeps a failure for `handle_error`, which the loop calls (through
+    /// `handle_close`) once the current handler returns.
+    fn fail(&mut self, cx: &mut Cx<'_>, err: Error) {
+        if err.is_would_block() {
+            return;
+        }
+        self.error.get_or_insert(err);
+        cx.close_due = true;
     }
 
-    /// Takes the failure of a send started by `push`, if one is waiting for
-    /// `handle_error`.
-    fn take_error(&mut self) -> Option<Error> {
-        self.error.take()
+    fn write(&mut self, cx: &mut Cx<'_>, budget: usize) -> Result<()> {
+        let pull_ahead = self.ac_out_buffer_size.max(1);
+        match self.fifo.write(cx.channel_mut(), pull_ahead, budget)? {
+            Outcome::Close => cx.close_due = true,
+            Outcome::Budget | Outcome::Drained | Outcome::Blocked => {}
+        }
+        Ok(())
     }
 }
 
-impl fmt::Debug for AsyncChat {
+impl fmt::Debug for ChatState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AsyncChat")
-            .field("channel", &self.chan)
+        f.debug_struct("ChatState")
             .field("terminator", self.splitter.terminator())
             .field("input_limit", &self.splitter.limit())
             .field("kept", &self.kept.len())
@@ -433,16 +215,335 @@ impl fmt::Debug for AsyncChat {
     }
 }
 
+/// Python's `asynchat.async_chat`: your [`ChatHandler`] wrapped with the chat state
+/// it inherits. This is the [`Dispatcher`] that goes in the map.
+///
+/// # Input
+///
+/// Each read takes up to `ac_in_buffer_size` bytes and hands them to the handler in
+/// pieces: `collect_incoming_data` with the data before the terminator,
+/// `found_terminator` when the terminator is reached. The terminator may be cut
+/// between reads anywhere; the bytes that may begin it are kept (fewer than the
+/// terminator's length) and searched again with the next read, so no byte is searched
+/// twice beyond those. See [`Terminator`], and
+/// [`set_input_limit`](ChatState::set_input_limit) to bound a message.
+///
+/// # Output
+///
+/// [`Chat::push`] queues bytes and [`Chat::push_with_producer`] a [`Producer`]; both
+/// start sending at once, as Python's do (they call `initiate_send`): a reply pushed
+/// in `found_terminator` is on the wire before the next line is handled, `push` then
+/// `close` delivers what the socket took, and `push` then a blocking call has the
+/// reply sent already. A write sends until the socket would block or the FIFO is
+/// empty, gathering up to 64 queued buffers into each vectored write.
+///
+/// # Examples
+///
+/// ```
+/// use asyncore::{AsyncChat, Chat, ChatHandler, Result};
+///
+/// struct Lines;
+/// impl ChatHandler for Lines {
+///     fn collect_incoming_data(&mut self, _chat: &mut Chat<'_, '_>, _data: &[u8]) {}
+///     fn found_terminator(&mut self, chat: &mut Chat<'_, '_>) -> Result<()> {
+///         chat.push(b"ok\r\n");
+///         Ok(())
+///     }
+/// }
+///
+/// let mut chat = AsyncChat::new(Lines);
+/// chat.set_terminator("\r\n")?;
+/// chat.set_input_limit(Some(64 * 1024));
+/// chat.push(b"220 ready\r\n"); // queued: sent once the channel is in a map
+/// assert_eq!(chat.state().pending_bytes(), 11);
+/// // map.add(Channel::from_socket(sock)?, chat)?;
+/// # Ok::<(), asyncore::Error>(())
+/// ```
+pub struct AsyncChat<H> {
+    state: ChatState,
+    /// Your handler.
+    pub handler: H,
+}
+
+impl<H: ChatHandler> AsyncChat<H> {
+    /// Wraps `handler` with a fresh [`ChatState`] (no terminator, no input limit).
+    pub fn new(handler: H) -> AsyncChat<H> {
+        AsyncChat {
+            state: ChatState::new(),
+            handler,
+        }
+    }
+
+    /// The chat state.
+    pub fn state(&self) -> &ChatState {
+        &self.state
+    }
+
+    /// The chat state, mutably (buffer sizes, terminator, ...).
+    pub fn state_mut(&mut self) -> &mut ChatState {
+        &mut self.state
+    }
+
+    /// [`ChatState::set_terminator`].
+    ///
+    /// # Errors
+    ///
+    /// As there.
+    pub fn set_terminator(&mut self, term: impl Into<Terminator>) -> Result<()> {
+        self.state.set_terminator(term)
+    }
+
+    /// [`ChatState::get_terminator`].
+    pub fn get_terminator(&self) -> &Terminator {
+        self.state.get_terminator()
+    }
+
+    /// [`ChatState::set_input_limit`].
+    pub fn set_input_limit(&mut self, limit: Option<usize>) {
+        self.state.set_input_limit(limit);
+    }
+
+    /// Queues `data`, to be sent when the channel is next writable: for pushing
+    /// through a [`Handle`](crate::Handle) from outside the channel's handlers
+    /// (`handle.borrow_mut().push(..)`, which also has the loop look at the channel
+    /// on its next pass). To send at once from another handler, as Python's `push`
+    /// would, use `handle.with(|c, cx| c.chat(cx).push(..))`.
+    pub fn push(&mut self, data: impl AsRef<[u8]>) {
+        self.state.push(data);
+    }
+
+    /// Queues a producer (see [`push`](AsyncChat::push)).
+    pub fn push_with_producer(&mut self, producer: impl Producer + 'static) {
+        self.state.push_with_producer(producer);
+    }
+
+    /// [`ChatState::close_when_done`].
+    pub fn close_when_done(&mut self) {
+        self.state.close_when_done();
+    }
+
+    /// The handler and a [`Chat`] over this state and `cx`: what a handler method
+    /// receives, for code holding the chat and a context (inside
+    /// [`Handle::with`](crate::Handle::with)).
+    pub fn chat<'c, 'a>(&'c mut self, cx: &'c mut Cx<'a>) -> (&'c mut H, Chat<'c, 'a>) {
+        (
+            &mut self.handler,
+            Chat {
+                state: &mut self.state,
+                cx,
+            },
+        )
+    }
+}
+
+impl<H> fmt::Debug for AsyncChat<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsyncChat")
+            .field("handler", &std::any::type_name::<H>())
+            .field("state", &self.state)
+            .finish()
+    }
+}
+
+/// What a [`ChatHandler`] method receives: the chat state and the handler's [`Cx`].
+///
+/// The methods are `async_chat`'s; everything else goes through to the `Cx` (and on
+/// to the [`Channel`](crate::Channel)): `chat.close()`, `chat.add(..)`,
+/// `chat.handle::<AsyncChat<Me>>()`, `chat.connected`.
+pub struct Chat<'c, 'a> {
+    state: &'c mut ChatState,
+    cx: &'c mut Cx<'a>,
+}
+
+impl<'a> Chat<'_, 'a> {
+    /// Queues `data` and sends what the socket takes now: Python's `push`.
+    ///
+    /// Accepts any bytes: `&[u8]`, `Vec<u8>`, `&str`, `String`, arrays. (Not numbers:
+    /// where Python raises `TypeError`, this does not compile.) Empty data queues
+    /// nothing. Nothing is sent before the channel is connected.
+    ///
+    /// A failure to send is not returned here: the loop hands it to the channel's
+    /// `handle_error` once the current handler returns, as Python's `initiate_send`
+    /// calls `handle_error`.
+    ///
+    /// ```compile_fail
+    /// # fn f(chat: &mut asyncore::Chat<'_, '_>) {
+    /// chat.push(10); // Python: TypeError
+    /// # }
+    /// ```
+    pub fn push(&mut self, data: impl AsRef<[u8]>) {
+        let data = data.as_ref();
+        if data.is_empty() {
+            return;
+        }
+        self.state.push(data);
+        self.send_now();
+    }
+
+    /// Queues a producer, whose chunks are sent in turn once everything queued before
+    /// it has been, and starts sending: Python's `push_with_producer`.
+    ///
+    /// An error from the producer's [`more`](Producer::more) goes to `handle_error`;
+    /// the producer stays queued.
+    ///
+    /// # Examples
+    ///
+    /// Streaming a file without reading it into memory:
+    ///
+    /// ```no_run
+    /// use asyncore::{Chat, ReadProducer};
+    ///
+    /// fn send_log(chat: &mut Chat<'_, '_>) -> std::io::Result<()> {
+    ///     let file = std::fs::File::open("/var/log/big.log")?;
+    ///     chat.push(b"200 OK\r\n\r\n");
+    ///     chat.push_with_producer(ReadProducer::with_default_chunk_size(file));
+    ///     chat.close_when_done();
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn push_with_producer(&mut self, producer: impl Producer + 'static) {
+        self.state.push_with_producer(producer);
+        self.send_now();
+    }
+
+    /// [`ChatState::close_when_done`]; if nothing is queued before it, the channel's
+    /// `handle_close` runs when the current handler returns.
+    pub fn close_when_done(&mut self) {
+        self.state.close_when_done();
+        self.send_now();
+    }
+
+    fn send_now(&mut self) {
+        if let Err(err) = self.initiate_send() {
+            self.state.fail(self.cx, err);
+        }
+    }
+
+    /// Sends from the output FIFO until the socket would block or the FIFO is empty
+    /// (or, so that other channels get their turn, until 16 times
+    /// `ac_out_buffer_size` bytes have been sent; the loop calls `handle_write` again
+    /// for the rest). Python's `initiate_send`; the default `handle_write`.
+    ///
+    /// Reaching a [`close_when_done`](Chat::close_when_done) marker makes the loop
+    /// call `handle_close` when the current handler returns.
+    ///
+    /// # Errors
+    ///
+    /// A socket failure other than would-block or a disconnect (a disconnect makes
+    /// the loop call `handle_close`), or a producer's error.
+    pub fn initiate_send(&mut self) -> Result<()> {
+        let budget = self
+            .state
+            .ac_out_buffer_size
+            .max(1)
+            .saturating_mul(BUDGET_BUFFERS);
+        self.state.write(self.cx, budget)
+    }
+
+    /// Sends what is queued as far as the socket takes it now, without blocking and
+    /// without the fairness limit of [`initiate_send`](Chat::initiate_send):
+    /// `astm.asynclib`'s `flush`.
+    ///
+    /// # Errors
+    ///
+    /// As for [`initiate_send`](Chat::initiate_send).
+    pub fn flush(&mut self) -> Result<()> {
+        self.state.write(self.cx, usize::MAX)
+    }
+
+    /// True while anything is queued for output (bytes, a producer or a close marker)
+    /// or the channel is still connecting: Python's `writable` for `async_chat`, and
+    /// the default [`ChatHandler::writable`].
+    pub fn writable(&self) -> bool {
+        self.state.has_output() || self.cx.connecting
+    }
+
+    /// [`ChatState::set_terminator`].
+    ///
+    /// # Errors
+    ///
+    /// As there.
+    pub fn set_terminator(&mut self, term: impl Into<Terminator>) -> Result<()> {
+        self.state.set_terminator(term)
+    }
+
+    /// [`ChatState::get_terminator`].
+    pub fn get_terminator(&self) -> &Terminator {
+        self.state.get_terminator()
+    }
+
+    /// [`ChatState::set_input_limit`].
+    pub fn set_input_limit(&mut self, limit: Option<usize>) {
+        self.state.set_input_limit(limit);
+    }
+
+    /// [`ChatState::discard_buffers`].
+    pub fn discard_buffers(&mut self) {
+        self.state.discard_buffers();
+    }
+
+    /// [`ChatState::has_output`].
+    pub fn has_output(&self) -> bool {
+        self.state.has_output()
+    }
+
+    /// [`ChatState::pending_bytes`].
+    pub fn pending_bytes(&self) -> usize {
+        self.state.pending_bytes()
+    }
+
+    /// The chat state.
+    pub fn state(&self) -> &ChatState {
+        self.state
+    }
+
+    /// The chat state, mutably (buffer sizes, ...).
+    pub fn state_mut(&mut self) -> &mut ChatState {
+        self.state
+    }
+
+    /// The handler's context.
+    pub fn cx(&mut self) -> &mut Cx<'a> {
+        self.cx
+    }
+
+    /// Reports `err` to `handle_error` once the current handler returns (for a
+    /// method that cannot return an error, such as `collect_incoming_data`).
+    pub fn fail(&mut self, err: Error) {
+        self.state.fail(self.cx, err);
+    }
+}
+
+impl<'a> Deref for Chat<'_, 'a> {
+    type Target = Cx<'a>;
+    #[inline]
+    fn deref(&self) -> &Cx<'a> {
+        self.cx
+    }
+}
+
+impl<'a> DerefMut for Chat<'_, 'a> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut Cx<'a> {
+        self.cx
+    }
+}
+
+impl fmt::Debug for Chat<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Chat")
+            .field("cx", &*self.cx)
+            .field("state", &*self.state)
+            .finish()
+    }
+}
+
 /// The methods of a Python `async_chat` subclass.
 ///
-/// Implement [`chat`](AsyncChatHandler::chat) and
-/// [`chat_mut`](AsyncChatHandler::chat_mut) (where your type keeps its [`AsyncChat`]),
-/// [`collect_incoming_data`](AsyncChatHandler::collect_incoming_data) and
-/// [`found_terminator`](AsyncChatHandler::found_terminator). Every other method has
-/// `async_chat`'s behaviour and may be overridden. Every type implementing this trait
-/// is a [`Dispatcher`]: put it in a [`Map`](crate::Map) with
-/// [`Map::add`](crate::Map::add) or [`asyncore::add`](crate::add), next to plain
-/// dispatchers.
+/// Implement [`collect_incoming_data`](ChatHandler::collect_incoming_data) and
+/// [`found_terminator`](ChatHandler::found_terminator); every other method has
+/// `async_chat`'s behaviour and may be overridden. A handler that overrides
+/// `handle_read` needs neither. Wrap it in [`AsyncChat`] and add that to a map.
 ///
 /// # Examples
 ///
@@ -463,7 +564,7 @@ impl fmt::Debug for AsyncChat {
 ///         self.buffer = []
 ///         if line == b"QUIT":
 ///             self.push(b"bye\r\n")
-///             self.close_when_done()
+///             self.close()
 ///         else:
 ///             self.push(line.upper() + b"\r\n")
 /// ```
@@ -471,41 +572,35 @@ impl fmt::Debug for AsyncChat {
 /// and in Rust:
 ///
 /// ```
-/// use asyncore::{AsyncChat, AsyncChatHandler, Map, Result};
+/// use asyncore::{AsyncChat, Channel, Chat, ChatHandler, Map, Result};
 ///
 /// struct Shout {
-///     chat: AsyncChat,
 ///     buffer: Vec<u8>,
 /// }
 ///
-/// impl Shout {
-///     fn new(sock: std::net::TcpStream) -> Result<Shout> {
-///         let mut chat = AsyncChat::from_socket(sock)?;
-///         chat.set_terminator(b"\r\n")?;
-///         chat.set_input_limit(Some(4096)); // Python has no limit
-///         Ok(Shout { chat, buffer: Vec::new() })
-///     }
-/// }
-///
-/// impl AsyncChatHandler for Shout {
-///     fn chat(&self) -> &AsyncChat { &self.chat }
-///     fn chat_mut(&mut self) -> &mut AsyncChat { &mut self.chat }
-///
-///     fn collect_incoming_data(&mut self, data: &[u8]) {
+/// impl ChatHandler for Shout {
+///     fn collect_incoming_data(&mut self, _chat: &mut Chat<'_, '_>, data: &[u8]) {
 ///         self.buffer.extend_from_slice(data);
 ///     }
 ///
-///     fn found_terminator(&mut self) -> Result<()> {
+///     fn found_terminator(&mut self, chat: &mut Chat<'_, '_>) -> Result<()> {
 ///         let line = std::mem::take(&mut self.buffer);
 ///         if line == b"QUIT" {
-///             self.chat.push(b"bye\r\n");
-///             self.chat.close_when_done();
+///             chat.push(b"bye\r\n");
+///             chat.close(); // the reply was handed to the socket first
 ///         } else {
-///             self.chat.push(line.to_ascii_uppercase());
-///             self.chat.push(b"\r\n");
+///             chat.push(line.to_ascii_uppercase());
+///             chat.push(b"\r\n");
 ///         }
 ///         Ok(())
 ///     }
+/// }
+///
+/// fn shout(sock: std::net::TcpStream) -> Result<(Channel, AsyncChat<Shout>)> {
+///     let mut chat = AsyncChat::new(Shout { buffer: Vec::new() });
+///     chat.set_terminator(b"\r\n")?;
+///     chat.set_input_limit(Some(4096)); // Python has no limit
+///     Ok((Channel::from_socket(sock)?, chat))
 /// }
 ///
 /// // Drive it with a plain blocking client.
@@ -513,11 +608,12 @@ impl fmt::Debug for AsyncChat {
 /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
 /// let mut client = std::net::TcpStream::connect(listener.local_addr()?)?;
 /// let map = Map::new()?;
-/// map.add(Shout::new(listener.accept()?.0)?)?;
+/// let (chan, chat) = shout(listener.accept()?.0)?;
+/// map.add(chan, chat)?;
 ///
 /// client.write_all(b"hello\r\nQUIT\r\n")?;
 /// // The handler closes itself after "bye", which empties the map and ends the loop.
-/// map.run(Some(std::time::Duration::from_millis(10)), Some(500))?;
+/// map.run(std::time::Duration::from_millis(10), 500)?;
 /// let mut answer = String::new();
 /// client.read_to_string(&mut answer)?;
 /// assert_eq!(answer, "HELLO\r\nbye\r\n");
@@ -526,154 +622,112 @@ impl fmt::Debug for AsyncChat {
 ///
 /// # Notes
 ///
-/// * Python calls `self.push(...)`; here the state lives in the [`AsyncChat`] field:
-///   `self.chat.push(...)` (or `self.chat_mut().push(...)`).
+/// * Python calls `self.push(...)`; here the methods are on the [`Chat`] each
+///   handler method receives: `chat.push(...)`.
 /// * Bytes passed to `collect_incoming_data` are borrowed from a buffer reused for
 ///   the next read: copy what you keep.
 /// * A Python override that calls the base method (`async_chat.handle_read(self)`)
 ///   calls the default here: [`default_handle_read`] for `handle_read`,
-///   [`AsyncChat::initiate_send`] for `handle_write`, [`AsyncChat::writable`] for
-///   `writable`, [`AsyncChat::close`] for `close`.
-/// * Since the type is also a [`Dispatcher`], the two traits share method names. In a
-///   module that imports both, call the handler methods as
-///   `AsyncChatHandler::close(self)` (or import only this trait there).
+///   [`Chat::initiate_send`] for `handle_write`, [`Chat::writable`] for `writable`.
+/// * Python's `close()` override becomes [`on_close`](ChatHandler::on_close), which
+///   runs once the channel has closed, whoever closed it.
 /// * Differences from Python: bytes only (no `use_encoding`); once the channel is
 ///   closed, the rest of a read is not handed to the handler; an error while sending
 ///   reaches `handle_error` when the current handler returns rather than inside
 ///   `push`.
-pub trait AsyncChatHandler: 'static {
-    /// The chat state this handler drives.
-    fn chat(&self) -> &AsyncChat;
-
-    /// The chat state, mutably.
-    fn chat_mut(&mut self) -> &mut AsyncChat;
-
+pub trait ChatHandler: 'static {
     /// Data that precedes the terminator (never empty; possibly only part of it, the
-    /// rest comes in later calls). Python requires subclasses to define it.
-    fn collect_incoming_data(&mut self, data: &[u8]);
+    /// rest comes in later calls). Python requires subclasses to define it; the
+    /// default reports [`Error::NotImplemented`] to `handle_error`, which closes the
+    /// channel.
+    #[doc(alias = "pull")]
+    fn collect_incoming_data(&mut self, chat: &mut Chat<'_, '_>, data: &[u8]) {
+        let _ = data;
+        chat.fail(Error::NotImplemented("collect_incoming_data"));
+    }
 
     /// The terminator was reached: the message collected so far is complete. A
-    /// [`set_terminator`](AsyncChat::set_terminator) here applies to the rest of the
-    /// data already read. An `Err` goes to [`handle_error`](AsyncChatHandler::handle_error);
-    /// the rest of the read is kept for the next one.
-    fn found_terminator(&mut self) -> Result<()>;
-
-    /// `astm.asynclib`'s name for [`collect_incoming_data`](AsyncChatHandler::collect_incoming_data),
-    /// which it calls. The loop calls `collect_incoming_data`, not this.
-    fn pull(&mut self, data: &[u8]) {
-        self.collect_incoming_data(data);
+    /// [`set_terminator`](Chat::set_terminator) here applies to the rest of the data
+    /// already read. An `Err` goes to [`handle_error`](ChatHandler::handle_error); the
+    /// rest of the read is kept for the next one. Default: [`Error::NotImplemented`],
+    /// as Python raises `NotImplementedError`.
+    fn found_terminator(&mut self, chat: &mut Chat<'_, '_>) -> Result<()> {
+        let _ = chat;
+        Err(Error::NotImplemented("found_terminator"))
     }
 
     /// Whether the channel wants to read now. Default: `true`.
-    fn readable(&mut self) -> bool {
+    fn readable(&mut self, chat: &mut Chat<'_, '_>) -> bool {
+        let _ = chat;
         true
     }
 
     /// Whether the channel wants to write now. Default: anything is queued or the
-    /// channel is still connecting ([`AsyncChat::writable`]).
-    fn writable(&mut self) -> bool {
-        self.chat().writable()
+    /// channel is still connecting ([`Chat::writable`]).
+    fn writable(&mut self, chat: &mut Chat<'_, '_>) -> bool {
+        chat.writable()
     }
 
     /// Data arrived. Default: [`default_handle_read`], which reads up to
     /// `ac_in_buffer_size` bytes and splits them by the terminator.
-    fn handle_read(&mut self) -> Result<()> {
-        default_handle_read(self)
+    fn handle_read(&mut self, chat: &mut Chat<'_, '_>) -> Result<()> {
+        default_handle_read(self, chat)
     }
 
-    /// The socket can take data. Default: [`AsyncChat::initiate_send`].
-    fn handle_write(&mut self) -> Result<()> {
-        self.chat_mut().initiate_send()
+    /// The socket can take data. Default: [`Chat::initiate_send`].
+    fn handle_write(&mut self, chat: &mut Chat<'_, '_>) -> Result<()> {
+        chat.initiate_send()
+    }
+
+    /// A connect succeeded. Default: log "unhandled connect event" (when
+    /// [shown](crate::log_unhandled_events)).
+    fn handle_connect(&mut self, chat: &mut Chat<'_, '_>) -> Result<()> {
+        chat.log_unhandled("connect event");
+        Ok(())
     }
 
     /// Priority data or an exceptional condition. Default: log "unhandled incoming
-    /// priority event".
-    fn handle_expt(&mut self) -> Result<()> {
-        AsyncChatHandler::log_info(self, "unhandled incoming priority event", log::Level::Warn);
-        Ok(())
-    }
-
-    /// A connect succeeded. Default: log "unhandled connect event".
-    fn handle_connect(&mut self) -> Result<()> {
-        AsyncChatHandler::log_info(self, "unhandled connect event", log::Level::Warn);
-        Ok(())
-    }
-
-    /// A listening channel has a connection waiting. Default: accept it and pass it
-    /// to [`handle_accepted`](AsyncChatHandler::handle_accepted).
-    fn handle_accept(&mut self) -> Result<()> {
-        if let Some((sock, addr)) = self.chat_mut().channel_mut().accept()? {
-            AsyncChatHandler::handle_accepted(self, sock, addr)?;
-        }
-        Ok(())
-    }
-
-    /// A connection was accepted. Default: log "unhandled accepted event" and close it.
-    fn handle_accepted(&mut self, sock: Socket, addr: SockAddr) -> Result<()> {
-        drop(sock);
-        AsyncChatHandler::log_info(
-            self,
-            &format!("unhandled accepted event from {}", DisplayAddr(&addr)),
-            log::Level::Warn,
-        );
+    /// priority event" (when [shown](crate::log_unhandled_events)).
+    fn handle_expt(&mut self, chat: &mut Chat<'_, '_>) -> Result<()> {
+        chat.log_unhandled("incoming priority event");
         Ok(())
     }
 
     /// The peer closed the connection, or a
-    /// [`close_when_done`](AsyncChat::close_when_done) marker was reached. Default:
-    /// [`close`](AsyncChatHandler::close) (`async_chat` logs nothing here).
-    fn handle_close(&mut self) -> Result<()> {
-        AsyncChatHandler::close(self);
+    /// [`close_when_done`](Chat::close_when_done) marker was reached. Default:
+    /// [`close`](Cx::close) (`async_chat` logs nothing here).
+    fn handle_close(&mut self, chat: &mut Chat<'_, '_>) -> Result<()> {
+        chat.close();
         Ok(())
     }
 
     /// A handler failed or panicked, or the input went past its limit
     /// ([`Error::InputTooLong`]). Default: log the failure at error level, then
-    /// [`handle_close`](AsyncChatHandler::handle_close) (and close the channel if that
+    /// [`handle_close`](ChatHandler::handle_close) (and close the channel if that
     /// fails too).
-    fn handle_error(&mut self, err: Error) {
-        log::error!(
-            "uncaptured error, closing channel {:?} of {}: {}",
-            self.chat().channel(),
-            AsyncChatHandler::type_name(self),
-            err
-        );
-        if let Err(e) = AsyncChatHandler::handle_close(self) {
+    fn handle_error(&mut self, chat: &mut Chat<'_, '_>, err: Error) {
+        crate::dispatcher::log_uncaptured(chat, &err);
+        if let Err(e) = self.handle_close(chat) {
             log::error!("handle_close failed after an error: {e}");
-            AsyncChatHandler::close(self);
+            chat.close();
         }
     }
 
-    /// Closes the channel. Default: [`AsyncChat::close`].
-    fn close(&mut self) {
-        self.chat_mut().close();
-    }
-
-    /// Logs a message at the given level, tagged with the handler's type.
-    fn log_info(&self, message: &str, level: log::Level) {
-        log::log!(level, "{}: {}", AsyncChatHandler::type_name(self), message);
-    }
-
-    /// Logs a message at debug level.
-    fn log(&self, message: &str) {
-        log::debug!("{}: {}", AsyncChatHandler::type_name(self), message);
-    }
-
-    /// The name of the implementing type, for logs.
-    fn type_name(&self) -> &'static str {
-        std::any::type_name::<Self>()
+    /// The channel has closed (see [`Dispatcher::on_close`]); what was queued for
+    /// it has been dropped. Default: nothing.
+    fn on_close(&mut self, chat: &mut Chat<'_, '_>) {
+        let _ = chat;
     }
 }
 
-/// `async_chat.handle_read`: the default [`AsyncChatHandler::handle_read`], for
-/// overrides that do something and then call the base method.
+/// `async_chat.handle_read`: the default [`ChatHandler::handle_read`], for overrides
+/// that do something and then call the base method.
 ///
 /// Reads up to `ac_in_buffer_size` bytes (after the bytes kept from the last read)
 /// and splits them by the terminator, calling `collect_incoming_data` and
 /// `found_terminator`; a terminator set in `found_terminator` applies to the rest. It
 /// stops early if the handler closes the channel or calls
-/// [`discard_buffers`](AsyncChat::discard_buffers). Output pushed meanwhile is sent
-/// once, at the end.
+/// [`discard_buffers`](Chat::discard_buffers).
 ///
 /// A read that would block does nothing; a read of 0 bytes (the peer closed) leaves
 /// the rest to the loop, which calls `handle_close`.
@@ -681,15 +735,16 @@ pub trait AsyncChatHandler: 'static {
 /// # Errors
 ///
 /// A failed read; [`Error::InputTooLong`] past the input limit (the rest of the read is
-/// dropped); the first error of `found_terminator` (the rest of the read is kept); a
-/// failed send.
-pub fn default_handle_read<T: AsyncChatHandler + ?Sized>(handler: &mut T) -> Result<()> {
-    let chat = handler.chat_mut();
-    let want = chat.ac_in_buffer_size.max(1);
-    let kept = chat.kept.len();
+/// dropped); the first error of `found_terminator` (the rest of the read is kept).
+pub fn default_handle_read<H: ChatHandler + ?Sized>(
+    handler: &mut H,
+    chat: &mut Chat<'_, '_>,
+) -> Result<()> {
+    let want = chat.state.ac_in_buffer_size.max(1);
+    let kept = chat.state.kept.len();
     let mut buf = crate::read_buf::ReadBuf::take(kept + want);
-    buf.0[..kept].copy_from_slice(&chat.kept);
-    let n = match chat.chan.recv_into(&mut buf.0[kept..kept + want]) {
+    buf.0[..kept].copy_from_slice(&chat.state.kept);
+    let n = match chat.cx.recv_into(&mut buf.0[kept..kept + want]) {
         Ok(n) => n,
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
         Err(e) => return Err(e.into()),
@@ -697,23 +752,21 @@ pub fn default_handle_read<T: AsyncChatHandler + ?Sized>(handler: &mut T) -> Res
     if n == 0 {
         return Ok(()); // the peer closed; handle_close is due
     }
-    chat.kept.clear();
+    chat.state.kept.clear();
     let end = kept + n;
-    let epoch = chat.discards;
+    let epoch = chat.state.discards;
 
-    let reading = Reading::enter();
     let mut pos = 0;
     let mut keep_rest = true;
     let result = loop {
-        let chat = handler.chat_mut();
         if pos == end {
             break Ok(());
         }
-        if chat.discards != epoch || !chat.chan.is_open() {
+        if chat.state.discards != epoch || !chat.cx.is_open() || chat.state.error.is_some() {
             keep_rest = false;
             break Ok(());
         }
-        let step = match chat.splitter.scan(&buf.0[pos..end]) {
+        let step = match chat.state.splitter.scan(&buf.0[pos..end]) {
             Ok(step) => step,
             Err(err) => {
                 keep_rest = false;
@@ -723,103 +776,86 @@ pub fn default_handle_read<T: AsyncChatHandler + ?Sized>(handler: &mut T) -> Res
         let data = &buf.0[pos..pos + step.data];
         pos += step.consumed;
         if !data.is_empty() {
-            handler.collect_incoming_data(data);
+            handler.collect_incoming_data(chat, data);
         }
         if !step.found {
             break Ok(());
         }
-        if let Err(err) = handler.found_terminator() {
+        if chat.state.error.is_some() {
+            keep_rest = false;
+            break Ok(());
+        }
+        if let Err(err) = handler.found_terminator(chat) {
             break Err(err);
         }
     };
-    drop(reading);
 
-    let chat = handler.chat_mut();
-    if chat.discards != epoch || !chat.chan.is_open() {
+    let state = &mut *chat.state;
+    if state.discards != epoch || !chat.cx.is_open() {
         keep_rest = false;
     }
     if keep_rest {
-        chat.kept.extend_from_slice(&buf.0[pos..end]);
+        state.kept.extend_from_slice(&buf.0[pos..end]);
     }
-    if chat.kept.is_empty() && chat.kept.capacity() > 256 {
-        chat.kept = Vec::new();
-    }
-    drop(buf);
-    if chat.send_due && chat.chan.is_open() {
-        let sent = chat.initiate_send();
-        return result.and(sent);
+    if state.kept.is_empty() && state.kept.capacity() > 256 {
+        state.kept = Vec::new();
     }
     result
 }
 
-/// Every [`AsyncChatHandler`] is a [`Dispatcher`]: each handler forwards to the
-/// `AsyncChatHandler` method of the same name.
-impl<T: AsyncChatHandler> Dispatcher for T {
-    fn channel(&self) -> &Channel {
-        self.chat().channel()
+/// The one [`Dispatcher`] for chat channels: each handler builds a [`Chat`] and calls
+/// the [`ChatHandler`] method of the same name.
+impl<H: ChatHandler> Dispatcher for AsyncChat<H> {
+    fn readable(&mut self, cx: &mut Cx<'_>) -> bool {
+        let (h, mut chat) = self.chat(cx);
+        h.readable(&mut chat)
     }
 
-    fn channel_mut(&mut self) -> &mut Channel {
-        self.chat_mut().channel_mut()
+    fn writable(&mut self, cx: &mut Cx<'_>) -> bool {
+        let (h, mut chat) = self.chat(cx);
+        h.writable(&mut chat)
     }
 
-    fn readable(&mut self) -> bool {
-        AsyncChatHandler::readable(self)
+    fn handle_read(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+        let (h, mut chat) = self.chat(cx);
+        h.handle_read(&mut chat)
     }
 
-    fn writable(&mut self) -> bool {
-        AsyncChatHandler::writable(self)
+    fn handle_write(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+        let (h, mut chat) = self.chat(cx);
+        h.handle_write(&mut chat)
     }
 
-    fn handle_read(&mut self) -> Result<()> {
-        AsyncChatHandler::handle_read(self)
+    fn handle_expt(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+        let (h, mut chat) = self.chat(cx);
+        h.handle_expt(&mut chat)
     }
 
-    fn handle_write(&mut self) -> Result<()> {
-        AsyncChatHandler::handle_write(self)
+    fn handle_connect(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+        let (h, mut chat) = self.chat(cx);
+        h.handle_connect(&mut chat)
     }
 
-    fn handle_expt(&mut self) -> Result<()> {
-        AsyncChatHandler::handle_expt(self)
-    }
-
-    fn handle_connect(&mut self) -> Result<()> {
-        AsyncChatHandler::handle_connect(self)
-    }
-
-    fn handle_accept(&mut self) -> Result<()> {
-        AsyncChatHandler::handle_accept(self)
-    }
-
-    fn handle_accepted(&mut self, sock: Socket, addr: SockAddr) -> Result<()> {
-        AsyncChatHandler::handle_accepted(self, sock, addr)
-    }
-
-    /// A send failure waiting from `push` goes to `handle_error` instead.
-    fn handle_close(&mut self) -> Result<()> {
-        if let Some(err) = self.chat_mut().take_error() {
+    /// A failure waiting from `push` (or a missing handler method) goes to
+    /// `handle_error` instead.
+    fn handle_close(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+        if let Some(err) = self.state.error.take() {
             return Err(err);
         }
-        AsyncChatHandler::handle_close(self)
+        let (h, mut chat) = self.chat(cx);
+        h.handle_close(&mut chat)
     }
 
-    fn handle_error(&mut self, err: Error) {
-        AsyncChatHandler::handle_error(self, err);
+    fn handle_error(&mut self, cx: &mut Cx<'_>, err: Error) {
+        let (h, mut chat) = self.chat(cx);
+        h.handle_error(&mut chat, err);
     }
 
-    fn close(&mut self) {
-        AsyncChatHandler::close(self);
-    }
-
-    fn log_info(&self, message: &str, level: log::Level) {
-        AsyncChatHandler::log_info(self, message, level);
-    }
-
-    fn log(&self, message: &str) {
-        AsyncChatHandler::log(self, message);
-    }
-
-    fn type_name(&self) -> &'static str {
-        AsyncChatHandler::type_name(self)
+    fn on_close(&mut self, cx: &mut Cx<'_>) {
+        self.state.fifo.clear();
+        self.state.kept = Vec::new();
+        self.state.error = None;
+        let (h, mut chat) = self.chat(cx);
+        h.on_close(&mut chat);
     }
 }

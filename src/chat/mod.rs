@@ -13,25 +13,27 @@
 //! * [`Producer`] is the output protocol: `more()` hands out the next chunk, empty when
 //!   done. [`SimpleProducer`] serves a byte string, [`ReadProducer`] streams any
 //!   [`std::io::Read`].
-//! * [`AsyncChat`] is the state of a channel: its [`Channel`](crate::Channel), its
-//!   splitter, the few bytes kept between reads and the output FIFO of pushed bytes,
-//!   producers and close markers.
-//! * [`AsyncChatHandler`] is what a Python subclass writes: `collect_incoming_data`,
-//!   `found_terminator` and any overrides. Every implementor is a
-//!   [`Dispatcher`](crate::Dispatcher), so it goes into a [`Map`](crate::Map) like any
-//!   other channel.
+//! * [`ChatHandler`] is what a Python subclass writes: `collect_incoming_data`,
+//!   `found_terminator` and any overrides, on a type that holds only its own state.
+//! * [`AsyncChat`] wraps a handler with what the subclass inherits ([`ChatState`]:
+//!   the splitter, the few bytes kept between reads, the output FIFO of pushed bytes,
+//!   producers and close markers). It is the [`Dispatcher`](crate::Dispatcher) that
+//!   goes into a [`Map`](crate::Map) with its channel.
+//! * [`Chat`] is what each handler method receives: the chat state and the
+//!   [`Cx`](crate::Cx) together, with `push`, `close_when_done`, `set_terminator` and
+//!   the rest.
 //!
 //! When the loop sees the socket readable it calls `handle_read`, whose default
 //! ([`default_handle_read`]) reads up to `ac_in_buffer_size` bytes into a buffer
 //! shared by all channels of the thread, lets the splitter cut them up, and calls
 //! `collect_incoming_data` and `found_terminator` in turn. Whatever those push is
-//! queued and sent in one go when the read has been handled. When the socket can take
-//! more, `handle_write` ([`AsyncChat::initiate_send`]) sends from the FIFO in vectored
-//! writes until the socket would block.
+//! sent at once, as in Python. When the socket can take more, `handle_write`
+//! ([`Chat::initiate_send`]) sends from the FIFO in vectored writes until the socket
+//! would block.
 //!
 //! # Examples
 //!
-//! See [`AsyncChatHandler`] for a complete handler next to the Python it ports, and
+//! See [`ChatHandler`] for a complete handler next to the Python it ports, and
 //! the `chat_server` and `smtp_server` examples in the repository.
 
 mod async_chat;

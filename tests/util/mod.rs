@@ -7,7 +7,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use asyncore::{Channel, Dispatcher, Domain, Error, Map, Result, SockAddr, Socket, Type};
+use asyncore::{Channel, Cx, Dispatcher, Domain, Error, Map, Result, SockAddr, Socket, Type};
 
 /// 127.0.0.1 with port 0: the OS picks a free port.
 pub fn any_local_address() -> SocketAddr {
@@ -77,7 +77,6 @@ pub type SharedLog = Rc<RefCell<Log>>;
 
 /// A dispatcher that records every call and can be told what to do.
 pub struct Recorder {
-    pub chan: Channel,
     pub log: SharedLog,
     pub readable: bool,
     pub writable: bool,
@@ -89,11 +88,12 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    pub fn new(chan: Channel) -> (Recorder, SharedLog) {
+    /// A recorder and its log; add it to a map with its channel:
+    /// `map.add(chan, recorder)`.
+    pub fn new() -> (Recorder, SharedLog) {
         let log = SharedLog::default();
         (
             Recorder {
-                chan,
                 log: log.clone(),
                 readable: true,
                 writable: false,
@@ -111,59 +111,53 @@ impl Recorder {
 }
 
 impl Dispatcher for Recorder {
-    fn channel(&self) -> &Channel {
-        &self.chan
-    }
-    fn channel_mut(&mut self) -> &mut Channel {
-        &mut self.chan
-    }
-    fn readable(&mut self) -> bool {
+    fn readable(&mut self, _cx: &mut Cx<'_>) -> bool {
         self.readable
     }
     /// Like Python's `dispatcher_with_send`: also while connecting, so the connect
     /// event (a write event) gets through.
-    fn writable(&mut self) -> bool {
-        self.writable || !self.out.is_empty() || !self.chan.connected
+    fn writable(&mut self, cx: &mut Cx<'_>) -> bool {
+        self.writable || !self.out.is_empty() || !cx.connected
     }
-    fn handle_connect(&mut self) -> Result<()> {
+    fn handle_connect(&mut self, _cx: &mut Cx<'_>) -> Result<()> {
         self.note("connect");
         Ok(())
     }
-    fn handle_read(&mut self) -> Result<()> {
+    fn handle_read(&mut self, cx: &mut Cx<'_>) -> Result<()> {
         self.note("read");
-        let data = self.chan.recv(self.read_size)?;
+        let data = cx.recv(self.read_size)?;
         self.log.borrow_mut().data.extend_from_slice(&data);
         Ok(())
     }
-    fn handle_write(&mut self) -> Result<()> {
+    fn handle_write(&mut self, cx: &mut Cx<'_>) -> Result<()> {
         self.note("write");
         let n = self.out.len().min(self.write_size);
-        let sent = self.chan.send(&self.out[..n])?;
+        let sent = cx.send(&self.out[..n])?;
         self.out.drain(..sent);
         Ok(())
     }
-    fn handle_close(&mut self) -> Result<()> {
+    fn handle_close(&mut self, cx: &mut Cx<'_>) -> Result<()> {
         self.note("close");
-        self.chan.close();
+        cx.close();
         Ok(())
     }
-    fn handle_expt(&mut self) -> Result<()> {
+    fn handle_expt(&mut self, _cx: &mut Cx<'_>) -> Result<()> {
         self.note("expt");
         Ok(())
     }
-    fn handle_accepted(&mut self, sock: Socket, _addr: SockAddr) -> Result<()> {
+    fn handle_accepted(&mut self, cx: &mut Cx<'_>, sock: Socket, _addr: SockAddr) -> Result<()> {
         self.note("accepted");
-        let (r, _) = Recorder::new(Channel::from_socket(sock)?);
+        let (r, _) = Recorder::new();
         let r = Recorder {
             log: self.log.clone(),
             ..r
         };
-        self.chan.map().unwrap().add(r)?;
+        cx.add(Channel::from_socket(sock)?, r)?;
         Ok(())
     }
-    fn handle_error(&mut self, err: Error) {
+    fn handle_error(&mut self, cx: &mut Cx<'_>, err: Error) {
         self.note("error");
         self.log.borrow_mut().errors.push(err.to_string());
-        self.chan.close();
+        cx.close();
     }
 }

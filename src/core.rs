@@ -1,0 +1,293 @@
+//! [`Core`]: the state of one map and its loop, with the operations on it.
+//!
+//! One type owns everything the loop keeps: the poller, the slab of nodes (channel
+//! plus dispatcher plus the loop's notes on them), the queue of channels to consult,
+//! the pass counter and the settings. [`Map`] is a shared reference to it; the pass
+//! itself is in `pass.rs`, the serving of one channel in `dispatch.rs`.
+//!
+//! # Changing the map while handlers run
+//!
+//! The loop clones a node's `Rc` out of its slot before running any of its handlers,
+//! and holds no borrow of the slab while they run, so a handler may add channels and
+//! close any channel. A close requested while the channel's own handler runs is
+//! applied when the handler returns (calloop's `PostAction`): [`Core::after_run`]
+//! looks at the channel once, and closes it, puts it back under a new key (Python's
+//! reconnect idiom) or leaves it be.
+
+use std::cell::{Cell, OnceCell, RefCell};
+use std::io;
+use std::sync::Arc;
+
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Registry, Token};
+
+use crate::channel::Channel;
+use crate::cx::Cx;
+use crate::dispatcher::Dispatcher;
+use crate::error::Error;
+use crate::loop_handle::Remote;
+use crate::map::Map;
+use crate::node::{Meta, NodeRef};
+use crate::ready::Ready;
+use crate::slab::{Key, Slab};
+
+/// Token reserved for the loop's own use (cross-thread wake-ups); no slab key is
+/// ever all ones.
+pub(crate) const WAKE_TOKEN: Token = Token(usize::MAX);
+
+/// Scratch space a pass reuses from pass to pass.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    pub(crate) queue: Vec<Key>,
+    pub(crate) ready: Vec<(Key, Ready)>,
+}
+
+pub(crate) struct Core {
+    registry: Registry,
+    pub(crate) poll: RefCell<Poll>,
+    pub(crate) events: RefCell<Events>,
+    nodes: RefCell<Slab<NodeRef>>,
+    /// Channels whose predicates the next pass must consult.
+    pub(crate) queue: RefCell<Vec<Key>>,
+    pub(crate) pass: Cell<u64>,
+    pub(crate) consult_all: Cell<bool>,
+    /// How many times a pass may serve one channel (`Map::set_dispatch_budget`).
+    pub(crate) budget: Cell<u32>,
+    pub(crate) scratch: RefCell<Scratch>,
+    /// Readiness that arrived for a channel whose handler was running (a nested
+    /// pass): merged into the next pass instead of being lost.
+    pub(crate) deferred: RefCell<Vec<(Key, Ready)>>,
+    /// What other threads share with this map's loop; made by the first
+    /// `Map::loop_handle` (a poller takes only one waker).
+    pub(crate) remote: OnceCell<Arc<Remote>>,
+    /// `Cx::exit` or `LoopHandle::exit`: the running loop returns after this pass.
+    exit: Cell<bool>,
+}
+
+impl Drop for Core {
+    fn drop(&mut self) {
+        if let Some(remote) = self.remote.get() {
+            remote.close();
+        }
+    }
+}
+
+impl Core {
+    pub(crate) fn new() -> io::Result<Core> {
+        let poll = Poll::new()?;
+        let registry = poll.registry().try_clone()?;
+        Ok(Core {
+            registry,
+            poll: RefCell::new(poll),
+            events: RefCell::new(Events::with_capacity(1024)),
+            nodes: RefCell::new(Slab::default()),
+            queue: RefCell::new(Vec::new()),
+            pass: Cell::new(0),
+            consult_all: Cell::new(false),
+            budget: Cell::new(1),
+            scratch: RefCell::new(Scratch::default()),
+            deferred: RefCell::new(Vec::new()),
+            remote: OnceCell::new(),
+            exit: Cell::new(false),
+        })
+    }
+
+    pub(crate) fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The node behind `key`, if that key is still current.
+    #[inline]
+    pub(crate) fn get(&self, key: Key) -> Option<NodeRef> {
+        self.nodes.borrow().get(key).cloned()
+    }
+
+    /// Every key in the map, in slot order.
+    pub(crate) fn keys(&self) -> Vec<Key> {
+        self.nodes.borrow().keys().collect()
+    }
+
+    /// Every node in the map, in slot order.
+    pub(crate) fn nodes(&self) -> Vec<NodeRef> {
+        self.nodes.borrow().values().cloned().collect()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.nodes.borrow().len()
+    }
+
+    /// Puts `node` (whose channel is `chan`, borrowed by the caller) in the slab and
+    /// registers its socket with the poller, once, for every kind of readiness. A
+    /// regular file is not registered (epoll refuses them): it is always ready.
+    pub(crate) fn attach(&self, node: &NodeRef, chan: &mut Channel) -> io::Result<Key> {
+        let Some(io) = chan.io() else {
+            return Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "channel has no socket",
+            ));
+        };
+        let fd = io.fd();
+        let key = self.nodes.borrow_mut().insert(node.clone());
+        if chan.is_always_ready() {
+            chan.ready = Ready::READ | Ready::WRITE;
+        } else {
+            let mut interest = Interest::READABLE | Interest::WRITABLE;
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            {
+                interest |= Interest::PRIORITY;
+            }
+            if let Err(e) = self
+                .registry
+                .register(&mut SourceFd(&fd), Token(key.0), interest)
+            {
+                drop(self.nodes.borrow_mut().remove(key));
+                return Err(e);
+            }
+            chan.ready = Ready::EMPTY;
+        }
+        let meta = &node.node().meta;
+        meta.key.set(Some(key));
+        meta.registered.set(chan.epoch);
+        meta.close_requested.set(false);
+        meta.finished.set(false);
+        self.enqueue(meta);
+        Ok(key)
+    }
+
+    /// Empties the slot of `key`, if current; the node comes back to be dropped by
+    /// the caller with no borrow held (its `Drop` may touch the map).
+    pub(crate) fn remove(&self, key: Key) -> Option<NodeRef> {
+        let node = self.nodes.borrow_mut().remove(key)?;
+        let meta = &node.node().meta;
+        if meta.key.get() == Some(key) {
+            meta.key.set(None);
+        }
+        Some(node)
+    }
+
+    /// Queues a channel for the next pass unless it is queued for it already.
+    /// `queued_for` is the channel's note of the pass it was last queued for: a pass
+    /// takes the whole queue at its start, so no flag ever needs clearing.
+    #[inline]
+    pub(crate) fn enqueue(&self, meta: &Meta) {
+        let Some(key) = meta.key.get() else {
+            return;
+        };
+        let next = self.pass.get() + 1;
+        if meta.queued_for.get() != next {
+            meta.queued_for.set(next);
+            self.queue.borrow_mut().push(key);
+        }
+    }
+
+    pub(crate) fn request_exit(&self) {
+        self.exit.set(true);
+    }
+
+    /// Consumes an exit request.
+    pub(crate) fn take_exit(&self) -> bool {
+        self.exit.replace(false)
+    }
+
+    /// Closes a channel from outside its own handlers (a `Handle`, `close_all`,
+    /// `Map::close_channel`). If its handler is running, the loop finishes the job
+    /// when the handler returns.
+    ///
+    /// # Errors
+    ///
+    /// A panic in the dispatcher's `on_close`, or in its `Drop` if the map held the
+    /// last reference.
+    pub(crate) fn close_node(&self, map: &Map, node: &NodeRef) -> Result<(), Error> {
+        let n = node.node();
+        let removed = n.meta.key.get().and_then(|key| self.remove(key));
+        let r = match (n.chan.try_borrow_mut(), n.handler.try_borrow_mut()) {
+            (Ok(mut chan), Ok(mut d)) => {
+                chan.close();
+                self.finish(map, node, &mut chan, &mut *d)
+            }
+            _ => {
+                n.meta.close_requested.set(true);
+                Ok(())
+            }
+        };
+        r.and(crate::panic::catch("dropping a closed dispatcher", || drop(removed)))
+    }
+
+    /// Runs `on_close`, once, for a channel that has left its map.
+    fn finish(
+        &self,
+        map: &Map,
+        node: &NodeRef,
+        chan: &mut Channel,
+        d: &mut dyn Dispatcher,
+    ) -> Result<(), Error> {
+        let meta = &node.node().meta;
+        if meta.finished.replace(true) {
+            return Ok(());
+        }
+        let mut cx = Cx::new(chan, map, node, None);
+        crate::panic::catch("on_close", || d.on_close(&mut cx))
+    }
+
+    fn finish_logged(&self, map: &Map, node: &NodeRef, chan: &mut Channel, d: &mut dyn Dispatcher) {
+        if let Err(e) = self.finish(map, node, chan, d) {
+            log::error!("{}: {e}", node.type_name());
+        }
+    }
+
+    /// After a handler of `node` returned: apply what it asked for. A channel that
+    /// closed leaves the map (and `on_close` runs); one closed and given a new socket
+    /// (or given a new socket in place of its old one) comes back under a new key;
+    /// one that someone else closed meanwhile is closed now.
+    pub(crate) fn after_run(
+        &self,
+        map: &Map,
+        node: &NodeRef,
+        chan: &mut Channel,
+        d: &mut dyn Dispatcher,
+    ) {
+        let meta = &node.node().meta;
+        if meta.detached.get() {
+            return;
+        }
+        if meta.close_requested.take() {
+            chan.close();
+        }
+        let mut removed = None;
+        match meta.key.get() {
+            Some(key) if !chan.is_open() || chan.epoch != meta.registered.get() => {
+                removed = self.remove(key);
+            }
+            Some(_) => return,
+            None => {}
+        }
+        if chan.is_open() {
+            if let Err(e) = self.attach(node, chan) {
+                log::error!(
+                    "{}: cannot put the channel back in its map: {e}",
+                    node.type_name()
+                );
+                chan.close();
+                self.finish_logged(map, node, chan, d);
+            }
+        } else {
+            self.finish_logged(map, node, chan, d);
+        }
+        // The slab's reference to the node: the caller holds another, so this frees
+        // nothing.
+        drop(removed);
+    }
+
+    /// After [`Handle::with`](crate::Handle::with): as after a handler, and the
+    /// channel is consulted on the next pass.
+    pub(crate) fn after_outside_call(
+        &self,
+        map: &Map,
+        node: &NodeRef,
+        chan: &mut Channel,
+        d: &mut dyn Dispatcher,
+    ) {
+        self.after_run(map, node, chan, d);
+        self.enqueue(&node.node().meta);
+    }
+}

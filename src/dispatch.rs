@@ -1,0 +1,238 @@
+//! Serving one channel in a pass: consult its predicates, call its handlers while it
+//! has readiness they want (up to the pass's budget), route their results.
+
+use crate::core::Core;
+use crate::cx::Cx;
+use crate::dispatcher::Dispatcher;
+use crate::error::{Error, Result};
+use crate::ready::Ready;
+use crate::slab::Key;
+
+/// The readiness that leads to a dispatch, given what the predicates want.
+#[inline]
+pub(crate) fn mask(wants: Ready) -> Ready {
+    let mut m = Ready::HANGUP;
+    if wants.intersects(Ready::READ) {
+        m |= Ready::READ | Ready::PRIORITY;
+    }
+    if wants.intersects(Ready::WRITE) {
+        m |= Ready::WRITE;
+    }
+    m
+}
+
+/// The predicates, as readiness: READ if `readable()`, WRITE if `writable()` (never
+/// for a listening channel). A panic in one goes to `handle_error`, and the channel
+/// wants nothing this time.
+pub(crate) fn consult(d: &mut dyn Dispatcher, cx: &mut Cx<'_>) -> Ready {
+    match crate::panic::catch("readable/writable", || predicates(d, cx)) {
+        Ok(w) => w,
+        Err(e) => {
+            report(d, cx, e);
+            Ready::EMPTY
+        }
+    }
+}
+
+#[inline]
+fn predicates(d: &mut dyn Dispatcher, cx: &mut Cx<'_>) -> Ready {
+    let mut wants = Ready::EMPTY;
+    if d.readable(cx) {
+        wants |= Ready::READ;
+    }
+    if !cx.accepting && d.writable(cx) {
+        wants |= Ready::WRITE;
+    }
+    wants
+}
+
+/// True once the channel left its map, was closed, or got a new socket: the rest of
+/// the pass leaves it alone, and `Core::after_run` takes over.
+#[inline]
+fn gone(cx: &Cx<'_>, key: Key) -> bool {
+    let meta = cx.meta();
+    meta.key.get() != Some(key)
+        || !cx.is_open()
+        || cx.epoch != meta.registered.get()
+        || meta.close_requested.get()
+}
+
+/// Serves a channel: consults its predicates (unless done this pass) and, while a
+/// readiness bit it wants is set, dispatches, up to `budget` times. `Err` only for
+/// [`Error::ExitNow`]. A panic anywhere goes to the channel's `handle_error`.
+///
+/// After dispatching, the predicates are consulted again at once, while the channel
+/// is at hand: if it still has readiness it wants, it is queued for the next pass
+/// (which consults again before dispatching); if not, it waits for an event or a
+/// touch, and the next pass does not look at it at all.
+pub(crate) fn serve(
+    core: &Core,
+    d: &mut dyn Dispatcher,
+    cx: &mut Cx<'_>,
+    key: Key,
+    (pass, budget): (u64, u32),
+) -> Result<()> {
+    let meta = cx.meta();
+    if meta.scheduled_pass.get() == pass {
+        return Ok(()); // served already (and consulted before that)
+    }
+    meta.scheduled_pass.set(pass);
+    if meta.consulted_pass.get() != pass {
+        meta.consulted_pass.set(pass);
+        let wants = consult(d, cx);
+        if gone(cx, key) {
+            return Ok(());
+        }
+        cx.meta().wants.set(wants);
+    }
+    for round in 1..=budget {
+        let wants = cx.meta().wants.get();
+        let fire = cx.ready & mask(wants);
+        if fire.is_empty() && !cx.close_due {
+            return Ok(()); // nothing it wants
+        }
+        if fire.intersects(Ready::READ | Ready::WRITE | Ready::PRIORITY) {
+            let r = crate::panic::catch_phased(|phase| dispatch(d, cx, fire, phase));
+            settle(d, cx, r.and_then(|r| r))?;
+        }
+        if gone(cx, key) {
+            return Ok(());
+        }
+        if cx.close_due || cx.ready.intersects(Ready::HANGUP) {
+            closing(d, cx)?;
+            if gone(cx, key) {
+                return Ok(());
+            }
+        }
+        if cx.ready.without(Ready::READ_CLOSED).is_empty() {
+            return Ok(()); // nothing left to dispatch: wait for an event
+        }
+        let wants = consult(d, cx);
+        if gone(cx, key) || (!cx.ready.intersects(mask(wants)) && !cx.close_due) {
+            return Ok(());
+        }
+        cx.meta().wants.set(wants);
+        if round == budget {
+            core.enqueue(cx.meta());
+        }
+    }
+    Ok(())
+}
+
+/// `handle_close` when a socket call found the peer gone (or a chat's
+/// `close_when_done` marker was reached), or on a hang-up or error once the data
+/// before it has been read (Python's poll loop calls `handle_close` for
+/// POLLHUP/POLLERR).
+#[cold]
+fn closing(d: &mut dyn Dispatcher, cx: &mut Cx<'_>) -> Result<()> {
+    if std::mem::take(&mut cx.close_due) {
+        let r = call("handle_close", || d.handle_close(cx));
+        settle(d, cx, r)?;
+        if !cx.is_open() {
+            return Ok(());
+        }
+    }
+    let wants = cx.meta().wants.get();
+    if cx.ready.intersects(Ready::HANGUP)
+        && (!cx.ready.intersects(Ready::READ) || !wants.intersects(Ready::READ))
+    {
+        cx.ready.remove(Ready::HANGUP);
+        let r = call("handle_close", || d.handle_close(cx));
+        settle(d, cx, r)?;
+    }
+    Ok(())
+}
+
+/// Runs one handler, turning a panic into an error that names it.
+#[inline]
+fn call(phase: &str, f: impl FnOnce() -> Result<()>) -> Result<()> {
+    crate::panic::catch(phase, f).and_then(|r| r)
+}
+
+/// Python's `handle_read_event` / `handle_write_event` / `handle_expt_event`.
+/// `phase` names the handler running, for a panic's description.
+fn dispatch(
+    d: &mut dyn Dispatcher,
+    cx: &mut Cx<'_>,
+    fire: Ready,
+    phase: &mut &'static str,
+) -> Result<()> {
+    if fire.intersects(Ready::READ) {
+        if cx.accepting {
+            *phase = "handle_accept";
+            d.handle_accept(cx)?;
+        } else {
+            if !cx.connected && cx.connecting {
+                *phase = "handle_connect";
+                connect_event(d, cx)?;
+            }
+            *phase = "handle_read";
+            d.handle_read(cx)?;
+        }
+    }
+    // WRITE must still be set: a read handler that replaced the socket (a reconnect)
+    // starts the new one with no readiness.
+    if fire.intersects(Ready::WRITE)
+        && cx.ready.intersects(Ready::WRITE)
+        && cx.is_open()
+        && !cx.accepting
+        && !cx.close_due
+    {
+        if !cx.connected && cx.connecting {
+            *phase = "handle_connect";
+            connect_event(d, cx)?;
+        }
+        *phase = "handle_write";
+        d.handle_write(cx)?;
+    }
+    if fire.intersects(Ready::PRIORITY) && cx.is_open() {
+        cx.ready.remove(Ready::PRIORITY);
+        *phase = "handle_expt";
+        match cx.take_error() {
+            Ok(Some(_)) => d.handle_close(cx)?,
+            _ => d.handle_expt(cx)?,
+        }
+        // The priority event does not say whether ordinary data came with it: look.
+        if cx.is_open() && cx.has_data() {
+            cx.ready |= Ready::READ;
+        }
+    }
+    Ok(())
+}
+
+/// Python's `handle_connect_event`: check `SO_ERROR`, then `handle_connect`.
+fn connect_event(d: &mut dyn Dispatcher, cx: &mut Cx<'_>) -> Result<()> {
+    if let Some(err) = cx.take_error()? {
+        // Refused: this connect is over, and never reported as a connect.
+        cx.connecting = false;
+        return Err(err.into());
+    }
+    d.handle_connect(cx)?;
+    cx.connected = true;
+    cx.connecting = false;
+    Ok(())
+}
+
+/// Routes a handler's result: ExitNow goes up, WouldBlock is nothing, the rest goes to
+/// `handle_error`.
+#[inline]
+fn settle(d: &mut dyn Dispatcher, cx: &mut Cx<'_>, r: Result<()>) -> Result<()> {
+    match r {
+        Ok(()) => Ok(()),
+        Err(Error::ExitNow) => Err(Error::ExitNow),
+        Err(e) if e.is_would_block() => Ok(()),
+        Err(e) => {
+            report(d, cx, e);
+            Ok(())
+        }
+    }
+}
+
+/// Hands an error to `handle_error`; if that panics too, the channel is closed.
+#[cold]
+pub(crate) fn report(d: &mut dyn Dispatcher, cx: &mut Cx<'_>, err: Error) {
+    if let Err(e) = crate::panic::catch("handle_error", || d.handle_error(cx, err)) {
+        log::error!("{e}; closing channel {:?}", **cx);
+        cx.close();
+    }
+}

@@ -1,0 +1,205 @@
+//! One pass of the loop: consult, poll, dispatch, run due tasks (see the
+//! [`event_loop`](crate::event_loop) docs for what each step promises).
+
+use std::io;
+use std::time::{Duration, Instant};
+
+use crate::core::{Core, Scratch, WAKE_TOKEN};
+use crate::cx::Cx;
+use crate::dispatch;
+use crate::error::Result;
+use crate::map::Map;
+use crate::node::NodeRef;
+use crate::ready::Ready;
+use crate::slab::Key;
+use crate::tasks::Tasks;
+
+impl Core {
+    /// One pass over `map` (whose core is `self`).
+    pub(crate) fn pass(
+        &self,
+        map: &Map,
+        tasks: Option<&Tasks>,
+        timeout: Option<Duration>,
+    ) -> Result<()> {
+        let pass = self.pass.get() + 1;
+        self.pass.set(pass);
+        // The pass keeps the map's scratch vectors (and their capacity) borrowed; a
+        // nested pass, run from a handler, makes do with vectors of its own.
+        match self.scratch.try_borrow_mut() {
+            Ok(mut scratch) => {
+                let r = self.run_pass(map, tasks, pass, timeout, &mut scratch);
+                scratch.queue.clear();
+                scratch.ready.clear();
+                r
+            }
+            Err(_) => self.run_pass(map, tasks, pass, timeout, &mut Scratch::default()),
+        }
+    }
+
+    fn run_pass(
+        &self,
+        map: &Map,
+        tasks: Option<&Tasks>,
+        pass: u64,
+        timeout: Option<Duration>,
+        scratch: &mut Scratch,
+    ) -> Result<()> {
+        let budget = self.budget.get();
+        // Tasks matter to this pass only if some are pending: then (and only then) the
+        // clock is read, to bound the poll and to find the due tasks.
+        let due = tasks.filter(|t| !t.is_empty());
+
+        // 1. The channels queued since the last pass: touched ones, added ones, and
+        // those served in the last pass that still had readiness their predicates
+        // wanted. Their predicates are consulted now, to know whether the poll may
+        // wait.
+        std::mem::swap(&mut scratch.queue, &mut *self.queue.borrow_mut());
+        if self.consult_all.get() {
+            scratch.queue.extend(self.keys());
+        }
+        scratch.ready.append(&mut self.deferred.borrow_mut());
+        let mut busy = !scratch.ready.is_empty();
+        for &key in &scratch.queue {
+            if let Some(node) = self.get(key) {
+                busy |= self.has_work(map, key, &node, pass, tasks);
+            }
+        }
+
+        // 2. Poll: without waiting if some channel may have work already; otherwise
+        // until the timeout or the next task's deadline, whichever comes first. mio
+        // rounds a timeout up to whole milliseconds, so rounding never ends the poll
+        // before a deadline; step 5 checks the clock anyway.
+        let mut wait = if busy { Some(Duration::ZERO) } else { timeout };
+        if let Some(t) = due {
+            if wait != Some(Duration::ZERO) {
+                if let Some(deadline) = t.next_deadline() {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    wait = Some(wait.map_or(left, |w| w.min(left)));
+                }
+            }
+        }
+        let mut woken = false;
+        {
+            let mut poll = self.poll.borrow_mut();
+            let mut events = self.events.borrow_mut();
+            match poll.poll(&mut events, wait) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+            for ev in events.iter() {
+                if ev.token() == WAKE_TOKEN {
+                    woken = true;
+                } else {
+                    scratch.ready.push((Key(ev.token().0), Ready::from_event(ev)));
+                }
+            }
+        }
+
+        // A LoopHandle woke us: run the closures it sent before dispatching, so an
+        // ExitNow below cannot strand them.
+        if woken {
+            if let Some(remote) = self.remote.get() {
+                remote.serve(map);
+            }
+        }
+
+        // 3. Channels with events: record the readiness, consult, dispatch. Then the
+        // queued channels not served with an event.
+        let mut outcome = Ok(());
+        for &(key, bits) in &scratch.ready {
+            if let Some(node) = self.get(key) {
+                self.run_channel(map, key, &node, bits, (pass, budget), tasks, &mut outcome);
+            }
+        }
+        for &key in &scratch.queue {
+            if let Some(node) = self.get(key) {
+                self.run_channel(map, key, &node, Ready::EMPTY, (pass, budget), tasks, &mut outcome);
+            }
+        }
+        outcome?;
+
+        // 4. Run the tasks that are due.
+        if let Some(t) = due {
+            t.queue.run_due(Instant::now());
+        }
+        Ok(())
+    }
+
+    /// Consults a queued channel's predicates before the poll: true if it has
+    /// readiness it wants, so the poll must not wait.
+    fn has_work(
+        &self,
+        map: &Map,
+        key: Key,
+        node: &NodeRef,
+        pass: u64,
+        tasks: Option<&Tasks>,
+    ) -> bool {
+        let n = node.node();
+        if n.meta.key.get() != Some(key) {
+            return false;
+        }
+        let (Ok(mut chan), Ok(mut d)) = (n.chan.try_borrow_mut(), n.handler.try_borrow_mut())
+        else {
+            return true; // running (a nested pass): let the outer pass decide
+        };
+        if n.meta.consulted_pass.get() != pass {
+            n.meta.consulted_pass.set(pass);
+            let mut cx = Cx::new(&mut chan, map, node, tasks);
+            let wants = dispatch::consult(&mut *d, &mut cx);
+            drop(cx);
+            if n.meta.key.get() != Some(key) || !chan.is_open() {
+                self.after_run(map, node, &mut chan, &mut *d);
+                return false;
+            }
+            n.meta.wants.set(wants);
+        }
+        chan.ready.intersects(dispatch::mask(n.meta.wants.get())) || chan.close_due
+    }
+
+    /// Serves one channel, unless an earlier one asked the loop to exit (then it is
+    /// queued for the next pass), or its handler is running (a nested pass: its
+    /// readiness is kept for the outer loop's next pass).
+    #[allow(clippy::too_many_arguments)]
+    fn run_channel(
+        &self,
+        map: &Map,
+        key: Key,
+        node: &NodeRef,
+        bits: Ready,
+        at: (u64, u32),
+        tasks: Option<&Tasks>,
+        outcome: &mut Result<()>,
+    ) {
+        let n = node.node();
+        if n.meta.key.get() != Some(key) {
+            return;
+        }
+        let (Ok(mut chan), Ok(mut d)) = (n.chan.try_borrow_mut(), n.handler.try_borrow_mut())
+        else {
+            if bits.is_empty() {
+                self.queue.borrow_mut().push(key);
+            } else {
+                self.deferred.borrow_mut().push((key, bits));
+            }
+            return;
+        };
+        chan.ready |= bits;
+        if outcome.is_err() {
+            // ExitNow: what was not served is served by the next pass.
+            self.enqueue(&n.meta);
+            return;
+        }
+        let result = {
+            let mut cx = Cx::new(&mut chan, map, node, tasks);
+            dispatch::serve(self, &mut *d, &mut cx, key, at)
+        };
+        self.after_run(map, node, &mut chan, &mut *d);
+        if result.is_err() {
+            self.enqueue(&n.meta);
+            *outcome = result;
+        }
+    }
+}
