@@ -10,7 +10,7 @@ use super::{HttpError, Limits, Request, Response, ResponseParser};
 use crate::read_buf::ReadBuf;
 use crate::tcpsocket::raw::{self, Outcome};
 use crate::tcpsocket::{Sent, WriteIterable, connect_tcp, write_iterable};
-use crate::{Channel, Dispatcher, Error, Result};
+use crate::{Channel, Cx, Dispatcher, Error, Handle, Map, Result};
 
 /// Reads per `handle_read` at most, so one fast server cannot starve other channels.
 const READS_PER_EVENT: usize = 16;
@@ -76,6 +76,15 @@ struct InFlight {
 /// - Once the source is exhausted and the last response is in, the client closes its
 ///   channel and leaves the map.
 ///
+/// # Starting
+///
+/// A client is made with [`new`](HttpClient::new) and set up with the builder methods
+/// ([`with_host`](HttpClient::with_host), [`on_send`](HttpClient::on_send), ...);
+/// [`start`](HttpClient::start) then opens its first connection and adds it to a map.
+/// To add it yourself, [`connect`](HttpClient::connect) gives the channel:
+/// `map.add(client.connect()?, client)`. Later connections reuse that channel, which
+/// stays in the map with a new socket.
+///
 /// # Examples
 ///
 /// Two requests over one connection to a tiny server on a thread:
@@ -105,13 +114,13 @@ struct InFlight {
 /// let results = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
 /// let sink = results.clone();
 /// let requests = vec![Request::get("/a"), Request::get("/b")];
+/// let map = Map::new()?;
 /// let client = HttpClient::new(origin, requests, move |req, res| {
 ///     let res = res.expect("a response");
 ///     sink.borrow_mut().push((req.path, res.status, res.body));
-/// })?;
-/// let map = Map::new()?;
-/// let client = map.add(client)?;
-/// map.run(Some(Duration::from_secs(5)), Some(1000))?;
+/// })
+/// .start(&map)?;
+/// map.run(Duration::from_secs(5), 1000)?;
 ///
 /// assert!(map.is_empty(), "the client closes when done");
 /// assert_eq!(results.borrow()[1], ("/b".to_string(), 200, b"hi".to_vec()));
@@ -119,7 +128,6 @@ struct InFlight {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct HttpClient {
-    chan: Channel,
     origin: SockAddr,
     host: String,
     source: Box<dyn Iterator<Item = Request>>,
@@ -134,7 +142,8 @@ pub struct HttpClient {
     connections: usize,
     served_on_connection: usize,
     completed: usize,
-    /// A connect that failed inside [`HttpClient::new`], reported on the first event.
+    /// A connect that failed inside [`HttpClient::connect`], reported on the first
+    /// event.
     failed_connect: Option<HttpError>,
     finished: bool,
 }
@@ -142,21 +151,12 @@ pub struct HttpClient {
 impl HttpClient {
     /// A client for `origin` (an IP socket address, or a Unix socket path made with
     /// [`SockAddr::unix`]) that will send `requests` in order and call `on_response`
-    /// once per request, with the request and its response or error. It starts
-    /// connecting at once; [`add`](crate::Map::add) it to a map and run the loop.
+    /// once per request, with the request and its response or error. Nothing is
+    /// opened yet: [`start`](HttpClient::start) it on a map and run the loop.
     ///
     /// The `Host` header is `origin` as `IP:PORT` unless [`with_host`](HttpClient::with_host)
     /// says otherwise.
-    ///
-    /// # Errors
-    ///
-    /// The socket could not be created. (A connect that fails at once is reported
-    /// through `on_response` like a later failure.)
-    pub fn new<R, F>(
-        origin: impl Into<SockAddr>,
-        requests: R,
-        on_response: F,
-    ) -> io::Result<HttpClient>
+    pub fn new<R, F>(origin: impl Into<SockAddr>, requests: R, on_response: F) -> HttpClient
     where
         R: IntoIterator<Item = Request>,
         R::IntoIter: 'static,
@@ -167,8 +167,7 @@ impl HttpClient {
             Some(a) => a.to_string(),
             None => "localhost".to_string(),
         };
-        let mut client = HttpClient {
-            chan: Channel::new(),
+        HttpClient {
             origin,
             host,
             source: Box::new(requests.into_iter()),
@@ -187,14 +186,40 @@ impl HttpClient {
             completed: 0,
             failed_connect: None,
             finished: false,
-        };
-        if let Err(e) = client.connect() {
-            if !client.chan.is_open() {
+        }
+    }
+
+    /// Opens the first connection (a non-blocking connect to the origin) and adds the
+    /// client to `map` with it; returns the client's [`Handle`]. Run the loop to send
+    /// the requests.
+    ///
+    /// # Errors
+    ///
+    /// As for [`connect`](HttpClient::connect), or the map refused the channel (the
+    /// client is then dropped). A connect that fails at once is no error: it is
+    /// reported through `on_response`, like a later failure, once the loop runs.
+    pub fn start(mut self, map: &Map) -> Result<Handle<HttpClient>> {
+        let chan = self.connect()?;
+        Ok(map.add(chan, self)?)
+    }
+
+    /// Opens the first connection: a channel connecting to the origin, to add to a map
+    /// with this client, `map.add(chan, client)` ([`start`](HttpClient::start) does
+    /// both). Later connections reuse that channel.
+    ///
+    /// # Errors
+    ///
+    /// The socket could not be created. (A connect that fails at once is reported
+    /// through `on_response` like a later failure, from the loop.)
+    pub fn connect(&mut self) -> io::Result<Channel> {
+        let mut chan = Channel::new();
+        if let Err(e) = self.open_connection(&mut chan) {
+            if !chan.is_open() {
                 return Err(e);
             }
-            client.failed_connect = Some(e.into());
+            self.failed_connect = Some(e.into());
         }
-        Ok(client)
+        Ok(chan)
     }
 
     /// Sets the `Host` header sent with every request.
@@ -243,12 +268,13 @@ impl HttpClient {
         self.finished
     }
 
-    /// Opens a new connection to the origin.
-    fn connect(&mut self) -> io::Result<()> {
+    /// Opens a new connection to the origin on `chan`, replacing its socket (inside a
+    /// handler, the channel stays in its map).
+    fn open_connection(&mut self, chan: &mut Channel) -> io::Result<()> {
         self.connections += 1;
         self.served_on_connection = 0;
-        connect_tcp(&mut self.chan, self.origin.clone())?;
-        if let Some(sock) = self.chan.socket() {
+        connect_tcp(chan, self.origin.clone())?;
+        if let Some(sock) = chan.socket() {
             // Requests go out in one write each; no reason to wait for ACKs. (Fails
             // harmlessly on a Unix socket.)
             let _ = sock.set_nodelay(true);
@@ -270,10 +296,10 @@ impl HttpClient {
 
     /// Puts the next request in the writer. False if there is none (the client is
     /// then finished).
-    fn start_next_request(&mut self) -> bool {
+    fn start_next_request(&mut self, cx: &mut Cx<'_>) -> bool {
         loop {
             let Some(request) = self.pull() else {
-                self.finish();
+                self.finish(cx);
                 return false;
             };
             match request.to_bytes(&self.host) {
@@ -294,58 +320,56 @@ impl HttpClient {
         }
     }
 
-    fn flush(&mut self) {
-        if let Err(e) = self.writer.handle_write(&mut self.chan) {
-            self.connection_lost(HttpError::Io(e));
+    fn flush(&mut self, cx: &mut Cx<'_>) {
+        if let Err(e) = self.writer.handle_write(cx.channel_mut()) {
+            self.connection_lost(cx, HttpError::Io(e));
         }
     }
 
-    fn received(&mut self, mut data: &[u8]) {
+    fn received(&mut self, cx: &mut Cx<'_>, mut data: &[u8]) {
         let connection = self.connections;
         while !data.is_empty() && self.connections == connection && !self.finished {
             if self.in_flight.is_none() {
-                self.connection_failed(HttpError::UnexpectedData);
+                self.connection_failed(cx, HttpError::UnexpectedData);
                 return;
             }
             match self.parser.feed(data) {
                 Ok((used, Some(response))) => {
                     data = &data[used..];
-                    self.response_done(response);
+                    self.response_done(cx, response);
                 }
                 Ok((_, None)) => return,
                 Err(e) => {
-                    self.connection_failed(e);
+                    self.connection_failed(cx, e);
                     return;
                 }
             }
         }
     }
 
-    fn response_done(&mut self, response: Response) {
+    fn response_done(&mut self, cx: &mut Cx<'_>, response: Response) {
         let flight = self.in_flight.take().expect("a request in flight");
         self.served_on_connection += 1;
         self.completed += 1;
         let keep = response.keep_alive;
         (self.on_response)(flight.request, Ok(response));
         if !keep {
-            self.next_connection();
-        } else if self.chan.connected
-            && self.writer.in_progress().is_none()
-            && self.start_next_request()
+            self.next_connection(cx);
+        } else if cx.connected && self.writer.in_progress().is_none() && self.start_next_request(cx)
         {
             // Send the next request now rather than on the next pass.
-            self.flush();
+            self.flush(cx);
         }
     }
 
     /// The server closed the connection.
-    fn at_eof(&mut self) {
+    fn at_eof(&mut self, cx: &mut Cx<'_>) {
         let started = self.parser.is_started();
         match self.parser.finish() {
             Ok(Some(response)) if self.in_flight.is_some() => {
                 // Delimited by the close, so not keep-alive: response_done moves on
                 // to the next connection.
-                self.response_done(response);
+                self.response_done(cx, response);
                 return;
             }
             Ok(_) => {
@@ -359,7 +383,7 @@ impl HttpClient {
                 }
             }
         }
-        self.next_connection();
+        self.next_connection(cx);
     }
 
     /// A request got no response: send it again if that is safe, or fail it.
@@ -374,32 +398,33 @@ impl HttpClient {
     }
 
     /// Sending or receiving failed (reset, broken pipe, refused).
-    fn connection_lost(&mut self, err: HttpError) {
+    fn connection_lost(&mut self, cx: &mut Cx<'_>, err: HttpError) {
         let refused =
             matches!(&err, HttpError::Io(e) if e.kind() == io::ErrorKind::ConnectionRefused);
-        if refused || (self.chan.connecting && !self.chan.connected) {
-            self.fail_all(err);
+        if refused || (cx.connecting && !cx.connected) {
+            self.fail_all(cx, err);
             return;
         }
         let started = self.parser.is_started();
         if let Some(flight) = self.in_flight.take() {
             self.unanswered(flight, started, err);
         }
-        self.next_connection();
+        self.next_connection(cx);
     }
 
     /// The server broke the protocol: fail the request and drop the connection.
-    fn connection_failed(&mut self, err: HttpError) {
+    fn connection_failed(&mut self, cx: &mut Cx<'_>, err: HttpError) {
         if let Some(flight) = self.in_flight.take() {
             (self.on_response)(flight.request, Err(err));
         } else {
-            log::warn!("{}: {err}; dropping the connection", self.type_name());
+            log::warn!("{}: {err}; dropping the connection", cx.type_name());
         }
-        self.next_connection();
+        self.next_connection(cx);
     }
 
-    /// Ends the current connection and opens another if requests remain.
-    fn next_connection(&mut self) {
+    /// Ends the current connection and opens another if requests remain (a new socket
+    /// on the same channel, which stays in its map).
+    fn next_connection(&mut self, cx: &mut Cx<'_>) {
         self.in_flight = None;
         self.writer.discard_in_progress();
         self.writer.iter_mut().0.clear();
@@ -407,36 +432,37 @@ impl HttpClient {
         match self.pull() {
             Some(r) => self.queued.push_front(r),
             None => {
-                self.finish();
+                self.finish(cx);
                 return;
             }
         }
-        if let Err(e) = self.connect() {
-            self.fail_all(e.into());
+        if let Err(e) = self.open_connection(cx.channel_mut()) {
+            self.fail_all(cx, e.into());
         }
     }
 
     /// Fails every request not answered yet with `err`, then finishes.
-    fn fail_all(&mut self, err: HttpError) {
+    fn fail_all(&mut self, cx: &mut Cx<'_>, err: HttpError) {
         if let Some(flight) = self.in_flight.take() {
             (self.on_response)(flight.request, Err(err.clone()));
         }
         while let Some(request) = self.pull() {
             (self.on_response)(request, Err(err.clone()));
         }
-        self.finish();
+        self.finish(cx);
     }
 
-    fn finish(&mut self) {
+    /// Every request is answered or failed: close the channel, leaving the map.
+    fn finish(&mut self, cx: &mut Cx<'_>) {
         self.finished = true;
-        self.chan.close();
+        cx.close();
     }
 
-    /// A connect failure from `new`, reported now. True if there was one.
-    fn report_failed_connect(&mut self) -> bool {
+    /// A connect failure from `connect`, reported now. True if there was one.
+    fn report_failed_connect(&mut self, cx: &mut Cx<'_>) -> bool {
         match self.failed_connect.take() {
             Some(e) => {
-                self.fail_all(e);
+                self.fail_all(cx, e);
                 true
             }
             None => false,
@@ -445,43 +471,35 @@ impl HttpClient {
 }
 
 impl Dispatcher for HttpClient {
-    fn channel(&self) -> &Channel {
-        &self.chan
-    }
-
-    fn channel_mut(&mut self) -> &mut Channel {
-        &mut self.chan
-    }
-
     /// True while connecting (for the connect event), while a request is partly sent,
     /// and when no response is awaited.
-    fn writable(&mut self) -> bool {
-        (self.chan.connecting && !self.chan.connected)
+    fn writable(&mut self, cx: &mut Cx<'_>) -> bool {
+        (cx.connecting && !cx.connected)
             || self.failed_connect.is_some()
             || self.writer.in_progress().is_some()
             || self.in_flight.is_none()
     }
 
-    fn handle_connect(&mut self) -> Result<()> {
+    fn handle_connect(&mut self, _cx: &mut Cx<'_>) -> Result<()> {
         Ok(())
     }
 
-    fn handle_write(&mut self) -> Result<()> {
-        if self.report_failed_connect() || self.finished {
+    fn handle_write(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+        if self.report_failed_connect(cx) || self.finished {
             return Ok(());
         }
         if self.in_flight.is_none()
             && self.writer.in_progress().is_none()
-            && !self.start_next_request()
+            && !self.start_next_request(cx)
         {
             return Ok(());
         }
-        self.flush();
+        self.flush(cx);
         Ok(())
     }
 
-    fn handle_read(&mut self) -> Result<()> {
-        if self.report_failed_connect() {
+    fn handle_read(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+        if self.report_failed_connect(cx) {
             return Ok(());
         }
         let connection = self.connections;
@@ -491,15 +509,15 @@ impl Dispatcher for HttpClient {
             if self.finished || self.connections != connection {
                 break;
             }
-            match raw::recv(&mut self.chan, buf) {
+            match raw::recv(cx.channel_mut(), buf) {
                 Outcome::Done(0) => {
-                    self.at_eof();
+                    self.at_eof(cx);
                     break;
                 }
-                Outcome::Done(n) => self.received(&buf[..n]),
+                Outcome::Done(n) => self.received(cx, &buf[..n]),
                 Outcome::Blocked => break,
                 Outcome::Failed(e) => {
-                    self.connection_lost(HttpError::Io(e));
+                    self.connection_lost(cx, HttpError::Io(e));
                     break;
                 }
             }
@@ -509,20 +527,20 @@ impl Dispatcher for HttpClient {
 
     /// A hang-up from the poller: the same as reading the end of the stream, or the
     /// pending socket error.
-    fn handle_close(&mut self) -> Result<()> {
+    fn handle_close(&mut self, cx: &mut Cx<'_>) -> Result<()> {
         if self.finished {
             return Ok(());
         }
-        match self.chan.take_error() {
-            Ok(Some(e)) => self.connection_lost(HttpError::Io(e)),
-            _ => self.at_eof(),
+        match cx.take_error() {
+            Ok(Some(e)) => self.connection_lost(cx, HttpError::Io(e)),
+            _ => self.at_eof(cx),
         }
         Ok(())
     }
 
     /// A failed connect (reported by the loop), or a panic in a callback: the
     /// connection is given up as if it had been lost.
-    fn handle_error(&mut self, err: Error) {
+    fn handle_error(&mut self, cx: &mut Cx<'_>, err: Error) {
         if self.finished {
             return;
         }
@@ -530,18 +548,17 @@ impl Dispatcher for HttpClient {
             Error::Io(e) => HttpError::Io(e),
             Error::Http(e) => e,
             other => {
-                log::error!("{}: {other}", self.type_name());
+                log::error!("{}: {other}", cx.type_name());
                 HttpError::Io(io::Error::other(other.to_string()))
             }
         };
-        self.connection_lost(err);
+        self.connection_lost(cx, err);
     }
 }
 
 impl fmt::Debug for HttpClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HttpClient")
-            .field("channel", &self.chan)
             .field("host", &self.host)
             .field(
                 "in_flight",

@@ -1,13 +1,12 @@
 //! [`AcceptingSocket`]: a listening dispatcher that hands connections to a factory.
 
 use std::fmt;
-use std::io;
 use std::net::{IpAddr, SocketAddr};
 
 use socket2::{SockAddr, Socket};
 
 use super::{listen_tcp, server_accept};
-use crate::{Channel, Dispatcher, Error, Map, Result};
+use crate::{Channel, Cx, Dispatcher, Handle, Map, Result};
 
 /// At most this many connections are accepted per `handle_accept`, so a flood of
 /// clients cannot starve the other channels; the loop calls again while more wait.
@@ -15,8 +14,12 @@ const ACCEPTS_PER_EVENT: usize = 32;
 
 /// A minimalist listening dispatcher: every accepted connection (already non-blocking)
 /// goes to a factory together with the listener's [`Map`], and the factory does the
-/// rest, typically wrapping the socket in a dispatcher and adding it to the map.
-/// asycamore's `AcceptingSocket`.
+/// rest, typically wrapping the socket in a [`Channel`] and adding it to the map with
+/// a dispatcher of its own. asycamore's `AcceptingSocket`.
+///
+/// [`AcceptingSocket::listen`] makes the listening channel and adds it to a map in one
+/// call. To listen on a channel of your own (a Unix socket, other socket options), add
+/// it with [`AcceptingSocket::new`]: `map.add(listening_channel, AcceptingSocket::new(factory))`.
 ///
 /// A factory that fails costs that connection only: the error is logged and the
 /// socket dropped, and the listener goes on. A failure of `accept` itself (out of file
@@ -32,83 +35,82 @@ const ACCEPTS_PER_EVENT: usize = 32;
 /// use std::net::{Ipv4Addr, TcpStream};
 /// use std::time::Duration;
 /// use asyncore::tcpsocket::AcceptingSocket;
-/// use asyncore::{Channel, Dispatcher, Map, Result};
+/// use asyncore::{Channel, Cx, Dispatcher, Map, Result};
 ///
-/// struct Greeter { chan: Channel }
+/// struct Greeter;
 /// impl Dispatcher for Greeter {
-///     fn channel(&self) -> &Channel { &self.chan }
-///     fn channel_mut(&mut self) -> &mut Channel { &mut self.chan }
-///     fn handle_write(&mut self) -> Result<()> {
-///         self.chan.send(b"hello\n")?;
-///         self.chan.close();
+///     fn handle_write(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+///         cx.send(b"hello\n")?;
+///         cx.close();
 ///         Ok(())
 ///     }
 /// }
 ///
 /// let map = Map::new()?;
-/// let server = AcceptingSocket::listen(Ipv4Addr::LOCALHOST.into(), 0, 16, |sock, _peer, map: &Map| {
-///     map.add(Greeter { chan: Channel::from_socket(sock)? })?;
+/// let server = AcceptingSocket::listen(&map, Ipv4Addr::LOCALHOST.into(), 0, 16, |sock, _peer, map: &Map| {
+///     map.add(Channel::from_socket(sock)?, Greeter)?;
 ///     Ok(())
 /// })?;
-/// let addr = server.local_addr()?;
-/// let server = map.add(server)?;
+/// let addr = server.borrow().local_addr().expect("bound by listen");
 ///
 /// let mut client = TcpStream::connect(addr)?;
 /// for _ in 0..100 {
-///     map.poll(Some(Duration::from_millis(10)))?;
+///     map.poll(Duration::from_millis(10))?;
 /// }
 /// let mut greeting = String::new();
 /// client.read_to_string(&mut greeting)?;
 /// assert_eq!(greeting, "hello\n");
 /// assert_eq!(server.borrow().accepted(), 1);
+/// server.close();
+/// assert!(map.is_empty());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct AcceptingSocket<F> {
-    chan: Channel,
     factory: F,
     accepted: u64,
+    local_addr: Option<SocketAddr>,
 }
 
 impl<F> AcceptingSocket<F>
 where
     F: FnMut(Socket, SockAddr, &Map) -> Result<()> + 'static,
 {
-    /// Wraps a channel that is listening already (see [`listen_tcp`]).
-    pub fn new(chan: Channel, factory: F) -> AcceptingSocket<F> {
+    /// The dispatcher for a channel that is listening already (see [`listen_tcp`]):
+    /// add the two to a map with `map.add(chan, AcceptingSocket::new(factory))`.
+    pub fn new(factory: F) -> AcceptingSocket<F> {
         AcceptingSocket {
-            chan,
             factory,
             accepted: 0,
+            local_addr: None,
         }
     }
 
-    /// Listens on `ip:port` with [`listen_tcp`] and wraps the result. Add it to a map to
-    /// start accepting.
+    /// Listens on `ip:port` with [`listen_tcp`] and adds the listener to `map`, where
+    /// it starts accepting when the loop runs. Returns its [`Handle`]; close that to
+    /// stop listening.
     ///
     /// # Errors
     ///
-    /// As for [`listen_tcp`].
+    /// As for [`listen_tcp`], or the map refused the channel.
     pub fn listen(
+        map: &Map,
         ip: IpAddr,
         port: u16,
         backlog: i32,
         factory: F,
-    ) -> io::Result<AcceptingSocket<F>> {
+    ) -> Result<Handle<AcceptingSocket<F>>> {
         let mut chan = Channel::new();
-        listen_tcp(&mut chan, ip, port, backlog)?;
-        Ok(AcceptingSocket::new(chan, factory))
+        let addr = listen_tcp(&mut chan, ip, port, backlog)?;
+        let mut server = AcceptingSocket::new(factory);
+        server.local_addr = Some(addr);
+        Ok(map.add(chan, server)?)
     }
 
-    /// The address the listener is bound to.
-    ///
-    /// # Errors
-    ///
-    /// The channel is closed, or is not an IP socket.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.chan
-            .local_addr()?
-            .as_socket()
-            .ok_or_else(|| io::Error::other("listening socket has no IP address"))
+    /// The address the listener was bound to by [`listen`](AcceptingSocket::listen)
+    /// (with the port the OS chose for port 0). `None` for one made with
+    /// [`new`](AcceptingSocket::new): ask its channel, `handle.channel().local_addr()`.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.local_addr
     }
 
     /// How many connections have been accepted and handed to the factory.
@@ -121,36 +123,21 @@ impl<F> Dispatcher for AcceptingSocket<F>
 where
     F: FnMut(Socket, SockAddr, &Map) -> Result<()> + 'static,
 {
-    fn channel(&self) -> &Channel {
-        &self.chan
-    }
-
-    fn channel_mut(&mut self) -> &mut Channel {
-        &mut self.chan
-    }
-
-    fn handle_accept(&mut self) -> Result<()> {
-        let map = self
-            .chan
-            .map()
-            .ok_or_else(|| Error::other("AcceptingSocket: accepting while in no map"))?;
+    fn handle_accept(&mut self, cx: &mut Cx<'_>) -> Result<()> {
         for _ in 0..ACCEPTS_PER_EVENT {
-            let factory = &mut self.factory;
-            let made = server_accept(&mut self.chan, |sock, addr| {
-                let peer = addr.as_socket(); // shown only if the factory fails
-                Ok(factory(sock, addr, &map).map_err(|e| (e, peer)))
-            })?;
-            match made {
-                None => break,
-                Some(Ok(())) => self.accepted += 1,
-                Some(Err((e, peer))) => {
-                    self.accepted += 1;
-                    let peer = peer.map_or_else(|| "an unnamed peer".into(), |a| a.to_string());
-                    self.log_info(
-                        &format!("connection from {peer} dropped: the factory failed: {e}"),
-                        log::Level::Error,
-                    );
-                }
+            let Some((sock, addr)) =
+                server_accept(cx.channel_mut(), |sock, addr| Ok((sock, addr)))?
+            else {
+                break;
+            };
+            self.accepted += 1;
+            let peer = addr.as_socket(); // shown only if the factory fails
+            if let Err(e) = (self.factory)(sock, addr, cx.map()) {
+                let peer = peer.map_or_else(|| "an unnamed peer".into(), |a| a.to_string());
+                cx.log_info(
+                    &format!("connection from {peer} dropped: the factory failed: {e}"),
+                    log::Level::Error,
+                );
             }
         }
         Ok(())
@@ -160,8 +147,8 @@ where
 impl<F> fmt::Debug for AcceptingSocket<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AcceptingSocket")
-            .field("channel", &self.chan)
+            .field("local_addr", &self.local_addr)
             .field("accepted", &self.accepted)
-            .finish()
+            .finish_non_exhaustive()
     }
 }

@@ -5,6 +5,7 @@ use std::io;
 use socket2::{SockAddr, Type};
 
 use crate::Channel;
+use crate::sys::in_progress;
 
 /// How a connect started by [`connect_tcp`] went at first.
 ///
@@ -43,6 +44,11 @@ impl Connect {
 /// event by being [`writable`](crate::Dispatcher::writable) (or readable) while
 /// `connecting`.
 ///
+/// Add a new channel to a map with its dispatcher afterwards (`map.add(chan, d)`).
+/// Inside a handler, `connect_tcp(cx.channel_mut(), address)` reconnects: the channel
+/// gets the new socket and stays in its map, as with Python's `create_socket` and
+/// `connect` after `close()` (the old socket is closed, and `on_close` does not run).
+///
 /// # Errors
 ///
 /// The socket could not be created, or the connect failed at once (on some systems a
@@ -61,15 +67,30 @@ impl Connect {
 /// let how = connect_tcp(&mut chan, server.local_addr()?)?;
 /// assert!(matches!(how, Connect::Immediate | Connect::InProgress));
 /// assert!(chan.connecting && !chan.connected);
-/// // Put `chan` in a dispatcher and the map: its handle_connect comes next.
+/// // map.add(chan, dispatcher)?: its handle_connect comes next.
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn connect_tcp(chan: &mut Channel, address: impl Into<SockAddr>) -> io::Result<Connect> {
     let address = address.into();
     chan.create_socket(address.domain(), Type::STREAM)?;
-    Ok(if chan.start_connect(address)? {
-        Connect::Immediate
-    } else {
-        Connect::InProgress
-    })
+    // Channel::connect, telling whether the connection completed during the call.
+    chan.connected = false;
+    chan.connecting = true;
+    let started = match chan.socket() {
+        Some(sock) => sock.connect(&address),
+        None => Err(io::Error::new(
+            io::ErrorKind::NotConnected,
+            "channel has no socket",
+        )),
+    };
+    let how = match started {
+        Ok(()) => Connect::Immediate,
+        Err(e) if in_progress(&e) => Connect::InProgress,
+        Err(e) => {
+            chan.connecting = false;
+            return Err(e);
+        }
+    };
+    chan.addr = Some(address);
+    Ok(how)
 }

@@ -20,7 +20,8 @@ pub struct DataReader<F> {
 /// A reader that calls `for_each` with the data of every non-empty read and closes the
 /// channel on a zero-byte read (the peer closed): asycamore's
 /// `data_reader(o, for_each, sentinel)`. Call its
-/// [`handle_read`](DataReader::handle_read) from your dispatcher's `handle_read`.
+/// [`handle_read`](DataReader::handle_read) from your dispatcher's `handle_read`, with
+/// the running channel: `reader.handle_read(cx.channel_mut())`.
 ///
 /// An error returned by `for_each` stops the reading and is returned from
 /// `handle_read`, so it reaches `handle_error` (which by default closes the channel).
@@ -31,7 +32,7 @@ pub struct DataReader<F> {
 ///
 /// ```
 /// use asyncore::tcpsocket::{data_reader, DataReader};
-/// use asyncore::{Channel, Dispatcher, Result};
+/// use asyncore::{Cx, Dispatcher, Result};
 ///
 /// fn print_it(data: &[u8]) -> Result<()> {
 ///     print!("{}", String::from_utf8_lossy(data));
@@ -39,21 +40,70 @@ pub struct DataReader<F> {
 /// }
 ///
 /// struct Listener {
-///     chan: Channel,
 ///     reader: DataReader<fn(&[u8]) -> Result<()>>,
 /// }
 ///
 /// impl Dispatcher for Listener {
-///     fn channel(&self) -> &Channel { &self.chan }
-///     fn channel_mut(&mut self) -> &mut Channel { &mut self.chan }
-///     fn writable(&mut self) -> bool { false }
-///     fn handle_read(&mut self) -> Result<()> {
-///         self.reader.handle_read(&mut self.chan)
+///     fn writable(&mut self, cx: &mut Cx<'_>) -> bool {
+///         !cx.connected // only for the connect event
+///     }
+///     fn handle_connect(&mut self, _cx: &mut Cx<'_>) -> Result<()> {
+///         Ok(())
+///     }
+///     fn handle_read(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+///         self.reader.handle_read(cx.channel_mut())
 ///     }
 /// }
 ///
 /// let reader = data_reader(print_it as fn(&[u8]) -> Result<()>);
-/// # let _ = Listener { chan: Channel::new(), reader };
+/// let listener = Listener { reader };
+/// // map.add(chan, listener)?, with `chan` connecting to the server (see connect_tcp).
+/// # let _ = listener;
+/// ```
+///
+/// A complete run: the peer's data reaches the closure, and the peer's close closes
+/// the channel, which leaves the map.
+///
+/// ```
+/// use std::cell::RefCell;
+/// use std::io::Write;
+/// use std::net::{TcpListener, TcpStream};
+/// use std::rc::Rc;
+/// use std::time::Duration;
+/// use asyncore::tcpsocket::{data_reader, DataReader};
+/// use asyncore::{Channel, Cx, Dispatcher, Map, Result};
+///
+/// struct Reader<F>(DataReader<F>);
+/// impl<F: FnMut(&[u8]) -> Result<()> + 'static> Dispatcher for Reader<F> {
+///     fn writable(&mut self, _cx: &mut Cx<'_>) -> bool { false }
+///     fn handle_read(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+///         self.0.handle_read(cx.channel_mut())
+///     }
+/// }
+///
+/// let listener = TcpListener::bind("127.0.0.1:0")?;
+/// let mut peer = TcpStream::connect(listener.local_addr()?)?;
+/// let chan = Channel::from_socket(listener.accept()?.0)?;
+///
+/// let got = Rc::new(RefCell::new(Vec::new()));
+/// let sink = got.clone();
+/// let map = Map::new()?;
+/// map.add(chan, Reader(data_reader(move |data: &[u8]| {
+///     sink.borrow_mut().extend_from_slice(data);
+///     Ok(())
+/// })))?;
+///
+/// peer.write_all(b"hello")?;
+/// drop(peer);
+/// for _ in 0..100 {
+///     if map.is_empty() {
+///         break;
+///     }
+///     map.poll(Duration::from_millis(10))?;
+/// }
+/// assert!(map.is_empty(), "closed at the end of the stream");
+/// assert_eq!(*got.borrow(), b"hello");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn data_reader<F>(for_each: F) -> DataReader<F>
 where
@@ -85,10 +135,11 @@ where
     }
 
     /// Reads what is waiting and passes each non-empty read to `for_each`; closes
-    /// `chan` if the peer closed (a zero-byte read). The close is
-    /// [`Channel::close`]: a dispatcher that overrides
-    /// [`Dispatcher::close`](crate::Dispatcher::close) to release resources of its own
-    /// should check [`Channel::is_open`] afterwards.
+    /// `chan` if the peer closed (a zero-byte read). Called from a handler with
+    /// `cx.channel_mut()`, that close is as [`Cx::close`](crate::Cx::close): the
+    /// channel leaves its map when the handler returns, and its dispatcher's
+    /// [`on_close`](crate::Dispatcher::on_close) runs then (the place to release
+    /// resources of your own). [`Channel::is_open`] tells the handler it happened.
     ///
     /// # Errors
     ///

@@ -12,8 +12,9 @@ use crate::{Channel, Result};
 /// with `backlog`. asycamore's `listen_tcp(o, ip, port, backlog)`.
 ///
 /// Returns the address bound, which tells the port the OS chose when `port` is 0.
-/// Pass `&mut Channel::new()` for a new listener, or the channel of an existing
-/// dispatcher to replace its socket.
+/// Pass `&mut Channel::new()` for a new listener (then `map.add(chan, dispatcher)`),
+/// or, inside a handler, `cx.channel_mut()` to replace the running channel's socket
+/// (it stays in its map).
 ///
 /// # Errors
 ///
@@ -57,7 +58,8 @@ pub fn listen_tcp(
 ///
 /// In asycamore the factory also received the server state and a "closer" to call when
 /// the connection ends. Here the factory captures what it needs, and a connection
-/// ends by closing its [`Channel`]; the map drops it.
+/// ends when its channel closes ([`Cx::close`](crate::Cx::close)); the map then calls
+/// its dispatcher's [`on_close`](crate::Dispatcher::on_close) and drops it.
 ///
 /// # Errors
 ///
@@ -66,31 +68,45 @@ pub fn listen_tcp(
 ///
 /// # Examples
 ///
-/// Accept in `handle_accept` and wrap each connection in a dispatcher:
+/// Accept in `handle_accept` (on the running channel, `cx.channel_mut()`) and give
+/// each connection a dispatcher of its own:
 ///
 /// ```
-/// use asyncore::tcpsocket::server_accept;
-/// use asyncore::{Channel, Dispatcher, Result};
+/// use std::net::{Ipv4Addr, TcpStream};
+/// use std::time::Duration;
+/// use asyncore::tcpsocket::{listen_tcp, server_accept};
+/// use asyncore::{Channel, Cx, Dispatcher, Map, Result};
 ///
-/// struct Conn { chan: Channel }
-/// impl Dispatcher for Conn {
-///     fn channel(&self) -> &Channel { &self.chan }
-///     fn channel_mut(&mut self) -> &mut Channel { &mut self.chan }
-/// }
+/// struct Conn;
+/// impl Dispatcher for Conn {}
 ///
-/// struct Server { chan: Channel }
+/// struct Server;
 /// impl Dispatcher for Server {
-///     fn channel(&self) -> &Channel { &self.chan }
-///     fn channel_mut(&mut self) -> &mut Channel { &mut self.chan }
-///     fn handle_accept(&mut self) -> Result<()> {
-///         let map = self.chan.map().expect("in a map");
-///         server_accept(&mut self.chan, |sock, _peer| {
-///             map.add(Conn { chan: Channel::from_socket(sock)? })
+///     fn handle_accept(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+///         let made = server_accept(cx.channel_mut(), |sock, _peer| {
+///             Ok(Channel::from_socket(sock)?)
 ///         })?;
+///         if let Some(chan) = made {
+///             cx.add(chan, Conn)?;
+///         }
 ///         Ok(())
 ///     }
 /// }
-/// # let _ = Server { chan: Channel::new() };
+///
+/// let map = Map::new()?;
+/// let mut chan = Channel::new();
+/// let addr = listen_tcp(&mut chan, Ipv4Addr::LOCALHOST.into(), 0, 8)?;
+/// map.add(chan, Server)?;
+///
+/// let _client = TcpStream::connect(addr)?;
+/// for _ in 0..100 {
+///     if map.len() == 2 {
+///         break;
+///     }
+///     map.poll(Duration::from_millis(10))?;
+/// }
+/// assert_eq!(map.len(), 2, "the listener and the accepted connection");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn server_accept<T>(
     chan: &mut Channel,

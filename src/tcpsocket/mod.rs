@@ -4,10 +4,11 @@
 //!
 //! asycamore drove its helpers with a generator per connection that its dispatcher fed
 //! events. Here each helper is a function or a small state machine that a dispatcher
-//! calls from the matching handler: a reader from `handle_read`, a writer from
-//! `handle_write`. They all keep the loop's level-triggered promise: a call that would
-//! block clears the channel's readiness, so the loop waits for the next edge, and one
-//! that did not is simply called again.
+//! calls from the matching handler, passing it the running channel
+//! (`cx.channel_mut()`): a reader from `handle_read`, a writer from `handle_write`.
+//! They all keep the loop's level-triggered promise: a call that would block clears
+//! the channel's readiness, so the loop waits for the next edge, and one that did not
+//! is simply called again.
 //!
 //! # Names
 //!
@@ -16,7 +17,7 @@
 //! | `connect_tcp(o, address)` | [`connect_tcp`]`(&mut chan, addr)` → [`Connect`] |
 //! | `listen_tcp(o, ip, port, backlog)` | [`listen_tcp`]`(&mut chan, ip, port, backlog)` → bound address |
 //! | `server_accept(serverstate, connection_factory, connection_closer)` | [`server_accept`]`(&mut chan, \|sock, addr\| ...)` |
-//! | `AcceptingSocket` | [`AcceptingSocket`] (factory gets the socket, peer address and map) |
+//! | `AcceptingSocket` | [`AcceptingSocket::listen`]`(&map, ip, port, backlog, factory)` → its [`Handle`](crate::Handle) (factory gets the socket, peer address and map) |
 //! | `socket_reader(sock, sentinel, buffer_size)` | [`socket_reader`]`(&mut chan, buffer_size)`: [`ReadStep`]s, then [`ReadEnd`] |
 //! | `socket_writer(sock, sentinel)` | [`socket_writer`]`(&mut chan, data)`: [`WriteStep`]s |
 //! | the `sentinel` (would block) | [`ReadStep::WouldBlock`], [`WriteStep::WouldBlock`] |
@@ -42,25 +43,23 @@
 //! use std::net::{Ipv4Addr, TcpStream};
 //! use std::time::Duration;
 //! use asyncore::tcpsocket::{socket_reader, AcceptingSocket, ReadStep};
-//! use asyncore::{Channel, Dispatcher, Map, Result};
+//! use asyncore::{Channel, Cx, Dispatcher, Map, Result};
 //!
-//! struct Answer { chan: Channel, owed: usize }
+//! struct Answer { owed: usize }
 //! impl Dispatcher for Answer {
-//!     fn channel(&self) -> &Channel { &self.chan }
-//!     fn channel_mut(&mut self) -> &mut Channel { &mut self.chan }
-//!     fn writable(&mut self) -> bool { self.owed > 0 }
-//!     fn handle_read(&mut self) -> Result<()> {
-//!         let mut reader = socket_reader(&mut self.chan, 4096);
+//!     fn writable(&mut self, _cx: &mut Cx<'_>) -> bool { self.owed > 0 }
+//!     fn handle_read(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+//!         let mut reader = socket_reader(cx.channel_mut(), 4096);
 //!         while let Some(ReadStep::Data(_)) = reader.next() {
 //!             self.owed += 1;
 //!         }
 //!         if reader.end().is_some() {
-//!             self.chan.close(); // end of stream, or an error
+//!             cx.close(); // end of stream, or an error
 //!         }
 //!         Ok(())
 //!     }
-//!     fn handle_write(&mut self) -> Result<()> {
-//!         while self.owed > 0 && self.chan.send(b"ok\n")? == 3 {
+//!     fn handle_write(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+//!         while self.owed > 0 && cx.send(b"ok\n")? == 3 {
 //!             self.owed -= 1;
 //!         }
 //!         Ok(())
@@ -68,12 +67,11 @@
 //! }
 //!
 //! let map = Map::new()?;
-//! let server = AcceptingSocket::listen(Ipv4Addr::LOCALHOST.into(), 0, 8, |sock, _, map: &Map| {
-//!     map.add(Answer { chan: Channel::from_socket(sock)?, owed: 0 })?;
+//! let server = AcceptingSocket::listen(&map, Ipv4Addr::LOCALHOST.into(), 0, 8, |sock, _, map: &Map| {
+//!     map.add(Channel::from_socket(sock)?, Answer { owed: 0 })?;
 //!     Ok(())
 //! })?;
-//! let addr = server.local_addr()?;
-//! map.add(server)?;
+//! let addr = server.borrow().local_addr().expect("bound by listen");
 //!
 //! let client = std::thread::spawn(move || -> std::io::Result<String> {
 //!     let mut conn = TcpStream::connect(addr)?;
@@ -83,7 +81,7 @@
 //!     Ok(line)
 //! });
 //! while !client.is_finished() {
-//!     map.poll(Some(Duration::from_millis(10)))?;
+//!     map.poll(Duration::from_millis(10))?;
 //! }
 //! assert_eq!(client.join().unwrap()?, "ok\n");
 //! # Ok::<(), Box<dyn std::error::Error>>(())

@@ -11,7 +11,7 @@
 use std::io;
 
 use crate::Channel;
-use crate::channel::{READ, READ_CLOSED};
+use crate::ready::Ready;
 
 /// What one socket call came to.
 #[derive(Debug)]
@@ -48,7 +48,7 @@ pub(crate) fn recv(chan: &mut Channel, buf: &mut [u8]) -> Outcome {
         // readiness bit stays and the loop calls again.
         Err(e) if e.raw_os_error() == Some(errno::ENOBUFS) => Outcome::Blocked,
         Err(e) => {
-            chan.ready &= !(READ | READ_CLOSED);
+            chan.ready.remove(Ready::READ | Ready::READ_CLOSED);
             Outcome::Failed(e)
         }
     }
@@ -65,14 +65,14 @@ pub(crate) fn send(chan: &mut Channel, data: &[u8]) -> Outcome {
     match res {
         // Nothing taken from a non-empty buffer: as good as would-block.
         Ok(0) if !data.is_empty() => {
-            chan.ready &= !crate::channel::WRITE;
+            chan.ready.remove(Ready::WRITE);
             Outcome::Blocked
         }
         Ok(n) => Outcome::Done(n),
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => Outcome::Blocked,
         Err(e) if e.raw_os_error() == Some(errno::ENOBUFS) => Outcome::Blocked,
         Err(e) => {
-            chan.ready &= !crate::channel::WRITE;
+            chan.ready.remove(Ready::WRITE);
             Outcome::Failed(e)
         }
     }

@@ -95,6 +95,7 @@ pub struct SocketReader<'a> {
 /// assert!(matches!(reader.end(), Some(ReadEnd::Eof)));
 /// # Ok::<(), std::io::Error>(())
 /// ```
+#[must_use = "the reader reads nothing until iterated"]
 pub fn socket_reader(chan: &mut Channel, buffer_size: usize) -> SocketReader<'_> {
     assert!(buffer_size > 0, "socket_reader: buffer_size must not be 0");
     SocketReader {

@@ -68,7 +68,8 @@ pub struct WriteIterable<I: Iterator, F> {
 ///
 /// Sending uses the same calls as [`socket_writer`](super::socket_writer): a socket
 /// error (a reset, a broken pipe) is returned from `handle_write` with the item left
-/// in progress; the usual reaction is to close the channel.
+/// in progress; the usual reaction is to close the channel. From a dispatcher, pass
+/// the running channel: `writer.handle_write(cx.channel_mut())`.
 ///
 /// # Examples
 ///
@@ -76,12 +77,11 @@ pub struct WriteIterable<I: Iterator, F> {
 ///
 /// ```
 /// use asyncore::tcpsocket::{write_iterable, Sent, WriteIterable, Writing};
-/// use asyncore::{Channel, Dispatcher, Result};
+/// use asyncore::{Cx, Dispatcher, Result};
 ///
 /// type Requests = std::vec::IntoIter<String>;
 ///
 /// struct Client {
-///     chan: Channel,
 ///     out: WriteIterable<Requests, fn(&String, Sent)>,
 /// }
 ///
@@ -94,13 +94,15 @@ pub struct WriteIterable<I: Iterator, F> {
 /// }
 ///
 /// impl Dispatcher for Client {
-///     fn channel(&self) -> &Channel { &self.chan }
-///     fn channel_mut(&mut self) -> &mut Channel { &mut self.chan }
-///     fn writable(&mut self) -> bool { !self.chan.connected || !self.out.is_finished() }
-///     fn handle_connect(&mut self) -> Result<()> { Ok(()) }
-///     fn handle_write(&mut self) -> Result<()> {
-///         if self.out.handle_write(&mut self.chan)? == Writing::Finished {
-///             self.chan.close();
+///     fn writable(&mut self, cx: &mut Cx<'_>) -> bool {
+///         !cx.connected || !self.out.is_finished()
+///     }
+///     fn handle_connect(&mut self, _cx: &mut Cx<'_>) -> Result<()> {
+///         Ok(())
+///     }
+///     fn handle_write(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+///         if self.out.handle_write(cx.channel_mut())? == Writing::Finished {
+///             cx.close();
 ///         }
 ///         Ok(())
 ///     }
@@ -108,7 +110,9 @@ pub struct WriteIterable<I: Iterator, F> {
 ///
 /// let requests = vec!["one\n".to_string(), "two\n".into(), "three\n".into()];
 /// let out = write_iterable(requests, report as fn(&String, Sent), true);
-/// # let _ = Client { chan: Channel::new(), out };
+/// let client = Client { out };
+/// // map.add(chan, client)?, with `chan` connecting to the server (see connect_tcp).
+/// # let _ = client;
 /// ```
 pub fn write_iterable<I, F>(
     iterable: I,

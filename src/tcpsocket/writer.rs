@@ -61,6 +61,7 @@ pub struct SocketWriter<'a> {
 /// assert_eq!(got, "hello");
 /// # Ok::<(), std::io::Error>(())
 /// ```
+#[must_use = "the writer sends nothing until iterated"]
 pub fn socket_writer<'a>(chan: &'a mut Channel, data: &'a [u8]) -> SocketWriter<'a> {
     SocketWriter {
         chan,
