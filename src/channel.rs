@@ -390,11 +390,19 @@ impl Channel {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(0),
             Err(e) if is_disconnect(&e) => {
-                self.close_due = true;
+                self.peer_gone();
                 Ok(0)
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// A disconnect errno from `send` or `recv`: the connection is over (Python's
+    /// `handle_close` would close it), so nothing more is sent, and `handle_close`
+    /// is due.
+    fn peer_gone(&mut self) {
+        self.connected = false;
+        self.close_due = true;
     }
 
     /// Reads up to `n` bytes into a new buffer: Python's `recv(n)`. An empty result
@@ -428,7 +436,7 @@ impl Channel {
             }
             Err(e) if is_disconnect(&e) => {
                 self.ready.remove(Ready::READ);
-                self.close_due = true;
+                self.peer_gone();
                 Ok(0)
             }
             other => other,
@@ -449,20 +457,24 @@ impl Channel {
         };
         match &res {
             // End of stream: nothing more will come.
-            Ok(0) if !buf.is_empty() => self.ready.remove(Ready::READ),
+            Ok(0) if !buf.is_empty() => self.ready.remove(Ready::READ | Ready::URGENT),
             // A short read on a stream drained the receive queue; new data brings a
             // new edge. Not for datagrams or terminals (one message per read), nor
             // once the peer has closed (the end of stream must still be read, and
             // brings no edge), nor after priority data (a read stops short at the
-            // urgent mark).
+            // urgent mark; see `Ready::URGENT`).
             Ok(n)
                 if *n < buf.len()
                     && self.stream
-                    && !self.ready.intersects(Ready::READ_CLOSED | Ready::PRIORITY) =>
+                    && !self
+                        .ready
+                        .intersects(Ready::READ_CLOSED | Ready::PRIORITY | Ready::URGENT) =>
             {
                 self.ready.remove(Ready::READ)
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.ready.remove(Ready::READ),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.ready.remove(Ready::READ | Ready::URGENT)
+            }
             _ => {}
         }
         res
@@ -514,7 +526,6 @@ impl Channel {
         self.ready = Ready::EMPTY;
         self.close_due = false;
     }
-
 }
 impl fmt::Debug for Channel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

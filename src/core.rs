@@ -30,6 +30,7 @@ use crate::map::Map;
 use crate::node::{Meta, NodeRef};
 use crate::ready::Ready;
 use crate::slab::{Key, Slab};
+use crate::tasks::Tasks;
 
 /// Token reserved for the loop's own use (cross-thread wake-ups); no slab key is
 /// ever all ones.
@@ -62,6 +63,11 @@ pub(crate) struct Core {
     pub(crate) remote: OnceCell<Arc<Remote>>,
     /// `Cx::exit` or `LoopHandle::exit`: the running loop returns after this pass.
     exit: Cell<bool>,
+    /// The tasks of the loop running this map, for `Cx::tasks`.
+    tasks: RefCell<Option<Tasks>>,
+    /// Channels closed while someone outside the loop had their dispatcher or channel
+    /// borrowed: the next pass finishes closing them.
+    closing: RefCell<Vec<NodeRef>>,
 }
 
 impl Drop for Core {
@@ -89,6 +95,8 @@ impl Core {
             deferred: RefCell::new(Vec::new()),
             remote: OnceCell::new(),
             exit: Cell::new(false),
+            tasks: RefCell::new(None),
+            closing: RefCell::new(Vec::new()),
         })
     }
 
@@ -180,6 +188,17 @@ impl Core {
         }
     }
 
+    /// The tasks of the loop running this map, if a loop with tasks runs it.
+    pub(crate) fn running_tasks(&self) -> Option<Tasks> {
+        self.tasks.borrow().clone()
+    }
+
+    /// Makes `tasks` the running loop's tasks; returns the ones before (a nested loop
+    /// puts them back when it returns).
+    pub(crate) fn set_running_tasks(&self, tasks: Option<Tasks>) -> Option<Tasks> {
+        self.tasks.replace(tasks)
+    }
+
     pub(crate) fn request_exit(&self) {
         self.exit.set(true);
     }
@@ -205,12 +224,48 @@ impl Core {
                 chan.close();
                 self.finish(map, node, &mut chan, &mut *d)
             }
+            (Ok(mut chan), Err(_)) => {
+                // Code outside the loop holds the dispatcher: the socket closes now,
+                // `on_close` runs in the next pass.
+                chan.close();
+                self.closing.borrow_mut().push(node.clone());
+                Ok(())
+            }
             _ => {
+                // Its handler is running (`after_run` finishes the close when it
+                // returns), or code outside the loop holds a borrow of it (the next
+                // pass does).
                 n.meta.close_requested.set(true);
+                self.closing.borrow_mut().push(node.clone());
                 Ok(())
             }
         };
-        r.and(crate::panic::catch("dropping a closed dispatcher", || drop(removed)))
+        r.and(crate::panic::catch("dropping a closed dispatcher", || {
+            drop(removed)
+        }))
+    }
+
+    /// Finishes the closes that had to wait for a borrow to end (see `close_node`).
+    pub(crate) fn finish_closing(&self, map: &Map) {
+        if self.closing.borrow().is_empty() {
+            return;
+        }
+        let waiting = std::mem::take(&mut *self.closing.borrow_mut());
+        for node in waiting {
+            let n = node.node();
+            match (n.chan.try_borrow_mut(), n.handler.try_borrow_mut()) {
+                (Ok(mut chan), Ok(mut d)) => {
+                    if n.meta.close_requested.take() {
+                        chan.close();
+                    }
+                    if n.meta.key.get().is_none() && !n.meta.detached.get() {
+                        self.finish_logged(map, &node, &mut chan, &mut *d);
+                    }
+                }
+                _ => self.closing.borrow_mut().push(node.clone()),
+            }
+            drop(node);
+        }
     }
 
     /// Runs `on_close`, once, for a channel that has left its map.
@@ -225,7 +280,7 @@ impl Core {
         if meta.finished.replace(true) {
             return Ok(());
         }
-        let mut cx = Cx::new(chan, map, node, None);
+        let mut cx = Cx::new(chan, map, node);
         crate::panic::catch("on_close", || d.on_close(&mut cx))
     }
 

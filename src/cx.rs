@@ -65,24 +65,17 @@ pub struct Cx<'a> {
     chan: &'a mut Channel,
     map: &'a Map,
     node: &'a NodeRef,
-    tasks: Option<&'a Tasks>,
     /// `dispatcher_with_send`'s output buffer, when the running dispatcher has one:
     /// [`send`](Cx::send) then queues.
     out: Option<&'a mut Vec<u8>>,
 }
 
 impl<'a> Cx<'a> {
-    pub(crate) fn new(
-        chan: &'a mut Channel,
-        map: &'a Map,
-        node: &'a NodeRef,
-        tasks: Option<&'a Tasks>,
-    ) -> Cx<'a> {
+    pub(crate) fn new(chan: &'a mut Channel, map: &'a Map, node: &'a NodeRef) -> Cx<'a> {
         Cx {
             chan,
             map,
             node,
-            tasks,
             out: None,
         }
     }
@@ -93,7 +86,6 @@ impl<'a> Cx<'a> {
             chan: &mut *self.chan,
             map: self.map,
             node: self.node,
-            tasks: self.tasks,
             out: Some(out),
         }
     }
@@ -124,6 +116,9 @@ impl<'a> Cx<'a> {
     /// # Errors
     ///
     /// As for [`Map::add`]: the dispatcher and channel come back in the error.
+    // The error hands back the dispatcher and its channel by value, as calloop's
+    // `InsertError` does; it is the rare path, and `?` turns it into an `Error`.
+    #[allow(clippy::result_large_err)]
     pub fn add<T: Dispatcher>(
         &self,
         chan: Channel,
@@ -193,11 +188,12 @@ impl<'a> Cx<'a> {
         self.map.core.request_exit();
     }
 
-    /// The tasks of the running loop: those passed to
+    /// The tasks of the loop running this map: those passed to
     /// [`loop_with_tasks`](crate::loop_with_tasks), or the thread's
-    /// [global](Tasks::global) ones.
+    /// [global](Tasks::global) ones (under [`loop_`](crate::loop_), or when the map is
+    /// stepped with [`Map::poll`]).
     pub fn tasks(&self) -> Tasks {
-        self.tasks.cloned().unwrap_or_else(Tasks::global)
+        self.map.core.running_tasks().unwrap_or_else(Tasks::global)
     }
 
     /// Runs `callback` once, `delay` from now, in the running loop's tasks: astm's
@@ -208,11 +204,7 @@ impl<'a> Cx<'a> {
 
     /// Runs `callback` every `interval` in the running loop's tasks (see
     /// [`Tasks::call_every`]).
-    pub fn call_every(
-        &self,
-        interval: Duration,
-        callback: impl FnMut() + 'static,
-    ) -> TaskHandle {
+    pub fn call_every(&self, interval: Duration, callback: impl FnMut() + 'static) -> TaskHandle {
         self.tasks().call_every(interval, callback)
     }
 

@@ -104,7 +104,7 @@ pub(crate) fn serve(
                 return Ok(());
             }
         }
-        if cx.ready.without(Ready::READ_CLOSED).is_empty() {
+        if cx.ready.without(Ready::NOTES).is_empty() {
             return Ok(()); // nothing left to dispatch: wait for an event
         }
         let wants = consult(d, cx);
@@ -187,6 +187,7 @@ fn dispatch(
     }
     if fire.intersects(Ready::PRIORITY) && cx.is_open() {
         cx.ready.remove(Ready::PRIORITY);
+        cx.ready |= Ready::URGENT;
         *phase = "handle_expt";
         match cx.take_error() {
             Ok(Some(_)) => d.handle_close(cx)?,

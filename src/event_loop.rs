@@ -73,7 +73,7 @@
 //!
 //! An `Err` returned by a handler, or a panic in one (or in a predicate), goes to that
 //! channel's [`handle_error`](crate::Dispatcher::handle_error); the loop goes on with
-//! the other channels. [`Error::ExitNow`] ends the loop and reaches its caller (the
+//! the other channels. [`Error::ExitNow`](crate::Error::ExitNow) ends the loop and reaches its caller (the
 //! tasks of that pass do not run; they are still due in the next loop). A panic in a
 //! task or in a closure from a `LoopHandle` is logged; the loop goes on.
 
@@ -192,6 +192,12 @@ pub fn loop_with_tasks(
         }
     };
     let core = &map.core;
+    // Handlers reach these tasks through `Cx::tasks`; a nested loop restores the
+    // outer loop's when it returns, however it returns.
+    let _running = RunningTasks {
+        map,
+        outer: core.set_running_tasks(Some(tasks.clone())),
+    };
     let mut passes = 0;
     // An exit request left by a single `Map::poll` ends the loop at once.
     while !core.take_exit()
@@ -202,6 +208,18 @@ pub fn loop_with_tasks(
         passes += 1;
     }
     Ok(())
+}
+
+/// Puts back the tasks of the loop that ran the map before this one.
+struct RunningTasks<'a> {
+    map: &'a Map,
+    outer: Option<Tasks>,
+}
+
+impl Drop for RunningTasks<'_> {
+    fn drop(&mut self) {
+        self.map.core.set_running_tasks(self.outer.take());
+    }
 }
 
 /// Closes every channel in `map` (the global map when `None`): Python's `close_all`.

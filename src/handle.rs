@@ -129,7 +129,7 @@ impl<T: Dispatcher> Handle<T> {
         let mut d = self.node.handler.try_borrow_mut().ok()?;
         let node: NodeRef = self.node.clone();
         let r = {
-            let mut cx = Cx::new(&mut chan, &map, &node, None);
+            let mut cx = Cx::new(&mut chan, &map, &node);
             f(&mut d, &mut cx)
         };
         map.core.after_outside_call(&map, &node, &mut chan, &mut *d);

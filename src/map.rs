@@ -99,6 +99,9 @@ impl Map {
     ///
     /// [`Error::NoSocket`] if the channel has no socket yet, or the poller's refusal.
     /// Either way the [`AddError`] hands back the dispatcher and the channel.
+    // The error hands back the dispatcher and its channel by value, as calloop's
+    // `InsertError` does; it is the rare path, and `?` turns it into an `Error`.
+    #[allow(clippy::result_large_err)]
     pub fn add<T: Dispatcher>(
         &self,
         chan: Channel,
@@ -282,6 +285,7 @@ impl fmt::Debug for Map {
 /// # Errors
 ///
 /// As for [`Map::add`].
+#[allow(clippy::result_large_err)] // as for `Map::add`
 pub fn add<T: Dispatcher>(chan: Channel, dispatcher: T) -> Result<Handle<T>, AddError<T>> {
     Map::global().add(chan, dispatcher)
 }

@@ -16,8 +16,7 @@ pub(crate) fn catch<R>(phase: &str, f: impl FnOnce() -> R) -> Result<R, Error> {
 #[inline]
 pub(crate) fn catch_phased<R>(f: impl FnOnce(&mut &'static str) -> R) -> Result<R, Error> {
     let mut phase = "";
-    catch_unwind(AssertUnwindSafe(|| f(&mut phase)))
-        .map_err(|p| Error::Panic(message(&*p, phase)))
+    catch_unwind(AssertUnwindSafe(|| f(&mut phase))).map_err(|p| Error::Panic(message(&*p, phase)))
 }
 
 /// A panic payload's message, with the phase it came from.

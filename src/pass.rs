@@ -46,6 +46,7 @@ impl Core {
         scratch: &mut Scratch,
     ) -> Result<()> {
         let budget = self.budget.get();
+        self.finish_closing(map);
         // Tasks matter to this pass only if some are pending: then (and only then) the
         // clock is read, to bound the poll and to find the due tasks.
         let due = tasks.filter(|t| !t.is_empty());
@@ -62,7 +63,7 @@ impl Core {
         let mut busy = !scratch.ready.is_empty();
         for &key in &scratch.queue {
             if let Some(node) = self.get(key) {
-                busy |= self.has_work(map, key, &node, pass, tasks);
+                busy |= self.has_work(map, key, &node, pass);
             }
         }
 
@@ -92,7 +93,9 @@ impl Core {
                 if ev.token() == WAKE_TOKEN {
                     woken = true;
                 } else {
-                    scratch.ready.push((Key(ev.token().0), Ready::from_event(ev)));
+                    scratch
+                        .ready
+                        .push((Key(ev.token().0), Ready::from_event(ev)));
                 }
             }
         }
@@ -110,12 +113,12 @@ impl Core {
         let mut outcome = Ok(());
         for &(key, bits) in &scratch.ready {
             if let Some(node) = self.get(key) {
-                self.run_channel(map, key, &node, bits, (pass, budget), tasks, &mut outcome);
+                self.run_channel(map, key, &node, bits, (pass, budget), &mut outcome);
             }
         }
         for &key in &scratch.queue {
             if let Some(node) = self.get(key) {
-                self.run_channel(map, key, &node, Ready::EMPTY, (pass, budget), tasks, &mut outcome);
+                self.run_channel(map, key, &node, Ready::EMPTY, (pass, budget), &mut outcome);
             }
         }
         outcome?;
@@ -129,14 +132,7 @@ impl Core {
 
     /// Consults a queued channel's predicates before the poll: true if it has
     /// readiness it wants, so the poll must not wait.
-    fn has_work(
-        &self,
-        map: &Map,
-        key: Key,
-        node: &NodeRef,
-        pass: u64,
-        tasks: Option<&Tasks>,
-    ) -> bool {
+    fn has_work(&self, map: &Map, key: Key, node: &NodeRef, pass: u64) -> bool {
         let n = node.node();
         if n.meta.key.get() != Some(key) {
             return false;
@@ -147,9 +143,10 @@ impl Core {
         };
         if n.meta.consulted_pass.get() != pass {
             n.meta.consulted_pass.set(pass);
-            let mut cx = Cx::new(&mut chan, map, node, tasks);
-            let wants = dispatch::consult(&mut *d, &mut cx);
-            drop(cx);
+            let wants = {
+                let mut cx = Cx::new(&mut chan, map, node);
+                dispatch::consult(&mut *d, &mut cx)
+            };
             if n.meta.key.get() != Some(key) || !chan.is_open() {
                 self.after_run(map, node, &mut chan, &mut *d);
                 return false;
@@ -162,7 +159,6 @@ impl Core {
     /// Serves one channel, unless an earlier one asked the loop to exit (then it is
     /// queued for the next pass), or its handler is running (a nested pass: its
     /// readiness is kept for the outer loop's next pass).
-    #[allow(clippy::too_many_arguments)]
     fn run_channel(
         &self,
         map: &Map,
@@ -170,7 +166,6 @@ impl Core {
         node: &NodeRef,
         bits: Ready,
         at: (u64, u32),
-        tasks: Option<&Tasks>,
         outcome: &mut Result<()>,
     ) {
         let n = node.node();
@@ -193,7 +188,7 @@ impl Core {
             return;
         }
         let result = {
-            let mut cx = Cx::new(&mut chan, map, node, tasks);
+            let mut cx = Cx::new(&mut chan, map, node);
             dispatch::serve(self, &mut *d, &mut cx, key, at)
         };
         self.after_run(map, node, &mut chan, &mut *d);

@@ -23,6 +23,12 @@ impl Ready {
     /// The peer has closed its side: a short read no longer means "drained", since
     /// the end of stream is still to be read and brings no new edge.
     pub(crate) const READ_CLOSED: Ready = Ready(16);
+    /// Priority data arrived: an urgent mark may lie ahead in the stream, where a
+    /// read stops short, so a short read does not mean "drained" until a read would
+    /// block. Never dispatched on its own.
+    pub(crate) const URGENT: Ready = Ready(32);
+    /// Notes, not readiness to dispatch.
+    pub(crate) const NOTES: Ready = Ready(16 | 32);
 
     /// True if any kind in `other` is in `self`.
     #[inline]

@@ -457,6 +457,32 @@ impl Splitter {
         self.collected = 0;
     }
 
+    /// True if `input` holds a whole message for the current terminator: a byte-string
+    /// terminator occurs in it, or it has at least the bytes a count still wants.
+    /// Nothing is consumed. (`AsyncChat` asks this to know whether more messages of
+    /// the same read follow the one being handled.)
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use asyncore::chat::Splitter;
+    ///
+    /// let splitter = Splitter::with_terminator("\r\n")?;
+    /// assert!(splitter.has_message(b"NOOP\r\nQU"));
+    /// assert!(!splitter.has_message(b"QU"));
+    /// # Ok::<(), asyncore::Error>(())
+    /// ```
+    pub fn has_message(&self, input: &[u8]) -> bool {
+        match &self.terminator {
+            Terminator::None | Terminator::Count(0) => false,
+            Terminator::Count(left) => input.len() >= *left,
+            Terminator::Bytes(_) => self
+                .matcher
+                .as_ref()
+                .is_some_and(|m| m.find(input).is_some()),
+        }
+    }
+
     /// Looks at the start of `input` (bytes kept from the previous call followed by
     /// newly read ones) and says how much of it is data and whether the terminator
     /// follows: one step of Python's `handle_read` loop. See [`Scan`].
