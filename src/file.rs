@@ -5,6 +5,53 @@
 //! descriptor in a [`FileWrapper`], makes it non-blocking and marks the channel
 //! connected. Its `recv` reads and its `send` writes, so a dispatcher written for a
 //! socket works on a pipe unchanged.
+//!
+//! A regular file works too: it is always ready, as Python's `select` loop sees it,
+//! so the loop calls `handle_read` every pass until a read at the end of the file
+//! returns nothing, which calls `handle_close`.
+//!
+//! # Examples
+//!
+//! Python's `file_dispatcher` reading a file to its end:
+//!
+//! ```
+//! use std::cell::RefCell;
+//! use std::rc::Rc;
+//! use std::time::Duration;
+//! use asyncore::{Channel, Cx, Dispatcher, Map, Result};
+//!
+//! struct Cat {
+//!     got: Rc<RefCell<Vec<u8>>>,
+//! }
+//!
+//! impl Dispatcher for Cat {
+//!     fn writable(&mut self, _cx: &mut Cx<'_>) -> bool { false }
+//!
+//!     fn handle_read(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+//!         let data = cx.recv(4)?; // small reads: several passes
+//!         self.got.borrow_mut().extend_from_slice(&data);
+//!         Ok(())
+//!     }
+//!
+//!     fn handle_close(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+//!         cx.close(); // end of file
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let path = std::env::temp_dir().join(format!("asyncore-file-doc-{}", std::process::id()));
+//! std::fs::write(&path, b"hello, file\n")?;
+//! let file = std::fs::File::open(&path)?;
+//! std::fs::remove_file(&path)?; // the open descriptor keeps the data
+//!
+//! let map = Map::new()?;
+//! let got = Rc::new(RefCell::new(Vec::new()));
+//! map.add(Channel::from_file(file)?, Cat { got: got.clone() })?;
+//! asyncore::loop_(Duration::from_secs(5), false, Some(&map), None)?;
+//! assert_eq!(*got.borrow(), b"hello, file\n");
+//! assert!(map.is_empty());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::fs::File;
 use std::io::{self, Read, Write};

@@ -26,16 +26,14 @@
 //! A worker thread hands lines to a channel of the loop:
 //!
 //! ```
-//! use asyncore::{Channel, Dispatcher, Map, Result};
+//! use asyncore::{Channel, Cx, Dispatcher, Map, Result};
 //!
-//! struct Sender { chan: Channel, out: Vec<u8> }
+//! struct Sender { out: Vec<u8> }
 //! impl Dispatcher for Sender {
-//!     fn channel(&self) -> &Channel { &self.chan }
-//!     fn channel_mut(&mut self) -> &mut Channel { &mut self.chan }
-//!     fn readable(&mut self) -> bool { false }
-//!     fn writable(&mut self) -> bool { !self.out.is_empty() }
-//!     fn handle_write(&mut self) -> Result<()> {
-//!         let n = self.chan.send(&self.out)?;
+//!     fn readable(&mut self, _cx: &mut Cx<'_>) -> bool { false }
+//!     fn writable(&mut self, _cx: &mut Cx<'_>) -> bool { !self.out.is_empty() }
+//!     fn handle_write(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+//!         let n = cx.send(&self.out)?;
 //!         self.out.drain(..n);
 //!         Ok(())
 //!     }
@@ -46,14 +44,15 @@
 //! let (mut peer, _) = listener.accept()?;
 //!
 //! let map = Map::new()?;
-//! let id = map.add(Sender { chan: Channel::from_socket(stream)?, out: Vec::new() })?.id();
+//! let id = map.add(Channel::from_socket(stream)?, Sender { out: Vec::new() })?.id();
 //! let remote = map.loop_handle()?;
 //! let worker = std::thread::spawn(move || {
-//!     remote.call(move |map| {
+//!     assert!(remote.call(move |map| {
 //!         if let Some(sender) = map.get::<Sender>(id) {
+//!             // `borrow_mut` also has the loop consult `writable()` again.
 //!             sender.borrow_mut().out.extend_from_slice(b"hello from a worker\n");
 //!         }
-//!     });
+//!     }));
 //!     let mut line = [0u8; 20];
 //!     std::io::Read::read_exact(&mut peer, &mut line).unwrap();
 //!     remote.exit(); // done: let the loop return
@@ -108,6 +107,7 @@ impl LoopHandle {
     /// panic in `f` is caught and logged at error level; the loop goes on.
     ///
     /// Returns `false`, dropping `f` unrun, when the map no longer exists.
+    #[must_use = "false means the loop is gone and the closure will never run"]
     pub fn call(&self, f: impl FnOnce(&Map) + Send + 'static) -> bool {
         {
             let mut jobs = self.remote.jobs();
@@ -121,10 +121,12 @@ impl LoopHandle {
     }
 
     /// Wakes the loop: a poll under way returns at once, and the loop goes on with its
-    /// next pass. Useful after changing state shared with the loop's predicates
-    /// (though [`call`](LoopHandle::call) with a closure that
-    /// [`touch`](crate::Channel::touch)es the channel is clearer). Returns `false` when
-    /// the map no longer exists.
+    /// next pass. Useful after changing state shared with the loop's predicates on a
+    /// map that consults every channel each pass ([`Map::set_consult_all`]);
+    /// otherwise a channel whose predicates said "no" is consulted again only once it
+    /// is touched, so [`call`](LoopHandle::call) with a closure that borrows its
+    /// dispatcher through [`Handle::borrow_mut`](crate::Handle::borrow_mut) is the
+    /// surer way. Returns `false` when the map no longer exists.
     pub fn wake(&self) -> bool {
         if self.remote.closed.load(SeqCst) {
             return false;

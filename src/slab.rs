@@ -38,6 +38,11 @@ impl Key {
     }
 }
 
+/// The generation after `generation`, wrapping within the bits a key has for it.
+fn next_generation(generation: u32) -> u32 {
+    generation.wrapping_add(1) & GENERATION_MASK
+}
+
 struct Slot<T> {
     generation: u32,
     value: Option<T>,
@@ -111,12 +116,28 @@ impl<T> Slab<T> {
         if slot.generation != key.generation() || slot.value.is_none() {
             return None;
         }
-        slot.generation = slot.generation.wrapping_add(1) & GENERATION_MASK;
+        slot.generation = next_generation(slot.generation);
         self.free.push(index as u32);
         self.len -= 1;
         slot.value.take()
     }
 
+    /// Takes every value out, in slot order, as [`remove`](Slab::remove) would one by
+    /// one: no key made so far names anything from now on.
+    pub(crate) fn take_all(&mut self) -> Vec<T> {
+        let mut values = Vec::with_capacity(self.len);
+        for (index, slot) in self.slots.iter_mut().enumerate() {
+            if let Some(value) = slot.value.take() {
+                slot.generation = next_generation(slot.generation);
+                self.free.push(index as u32);
+                values.push(value);
+            }
+        }
+        self.len = 0;
+        values
+    }
+
+    /// How many values the slab holds.
     pub(crate) fn len(&self) -> usize {
         self.len
     }
@@ -151,6 +172,29 @@ mod tests {
         assert_eq!(slab.remove(a), None);
         assert_eq!(slab.get(b), Some(&"b"));
         assert_eq!(slab.len(), 1);
+    }
+
+    #[test]
+    fn take_all_empties_the_slab_and_spends_every_key() {
+        let mut slab = Slab::default();
+        let a = slab.insert("a");
+        let b = slab.insert("b");
+        let c = slab.insert("c");
+        slab.remove(b);
+        assert_eq!(slab.take_all(), ["a", "c"]);
+        assert_eq!(slab.len(), 0);
+        assert_eq!(slab.keys().count(), 0);
+        for key in [a, b, c] {
+            assert_eq!(slab.get(key), None);
+        }
+        // The slots are reused, under new generations.
+        let d = slab.insert("d");
+        assert!([a.index(), c.index()].contains(&d.index()));
+        assert_eq!(slab.get(a), None);
+        assert_eq!(slab.get(c), None);
+        assert_eq!(slab.get_mut(d), Some(&mut "d"));
+        assert_eq!(slab.take_all(), ["d"]);
+        assert!(slab.take_all().is_empty());
     }
 
     #[test]

@@ -18,9 +18,10 @@
 //! | `task.reset()`                      | [`TaskHandle::reset`]                            |
 //! | `task.delay(seconds)`               | [`TaskHandle::delay`] (see its notes)            |
 //! | `task.cancel()`                     | [`TaskHandle::cancel`]                           |
-//! | `not task.cancelled`                | [`TaskHandle::is_pending`], [`TaskHandle::active`] |
+//! | `not task.cancelled`                | [`TaskHandle::is_pending`] |
 //! | `task.timeout`                      | [`TaskHandle::deadline`]                         |
 //! | `loop(timeout, map, tasks, count)`  | [`loop_with_tasks`](crate::loop_with_tasks)      |
+//! | `call_later(...)` in a handler      | [`Cx::call_later`](crate::Cx::call_later), [`Cx::tasks`](crate::Cx::tasks) |
 //!
 //! Unlike astm, deadlines are on the monotonic clock ([`Instant`]), so changing the
 //! wall clock moves no task; cancelling, resetting or delaying a task never scans the
@@ -30,8 +31,16 @@
 //! # Callbacks
 //!
 //! A callback is any `FnMut()` closure; it need not be `Send`, so it may capture
-//! [`Handle`](crate::Handle)s and reach channels. It runs on the loop's thread, between
-//! handlers, never while a handler runs, so borrowing a channel from a task succeeds.
+//! [`Handle`](crate::Handle)s (or [`WeakHandle`](crate::WeakHandle)s) and reach
+//! channels. It runs on the loop's thread, between handlers, never while a handler
+//! runs, so borrowing a dispatcher from a task succeeds, and so does
+//! [`Handle::with`](crate::Handle::with), which gives the task a context for the
+//! channel (to send on it or close it).
+//!
+//! From inside a handler, schedule with [`cx.call_later`](crate::Cx::call_later) or
+//! [`cx.call_every`](crate::Cx::call_every): they use the running loop's tasks (those
+//! given to [`loop_with_tasks`](crate::loop_with_tasks), else the global ones), so the
+//! handler needs no `Tasks` of its own.
 //! It may schedule, reset and cancel tasks, itself included. Tasks due at the same
 //! instant run in the order their deadlines were set (by scheduling, `reset` or
 //! `delay`). A task scheduled by a running task runs in a later pass, even if it is
@@ -43,26 +52,28 @@
 //!
 //! # Examples
 //!
-//! An idle timeout: close a connection that sends nothing for a while. Each read
-//! [`reset`](TaskHandle::reset)s the countdown; closing the channel for any other
-//! reason cancels it.
+//! An idle timeout: close a connection that sends nothing for a while. The server
+//! arms each connection's countdown from its accept handler with
+//! [`cx.call_later`](crate::Cx::call_later), which schedules into the running loop's
+//! tasks; each read [`reset`](TaskHandle::reset)s the countdown; closing the channel
+//! for any other reason cancels it, in [`on_close`](crate::Dispatcher::on_close).
 //!
 //! ```
+//! use std::io::Read;
 //! use std::time::Duration;
-//! use asyncore::{Channel, Dispatcher, Handle, Map, Result, TaskHandle, Tasks};
+//! use asyncore::{
+//!     Channel, Cx, Dispatcher, Domain, Map, Result, SockAddr, Socket, TaskHandle, Tasks, Type,
+//! };
 //!
 //! struct Client {
-//!     chan: Channel,
 //!     idle: Option<TaskHandle>,
 //! }
 //!
 //! impl Dispatcher for Client {
-//!     fn channel(&self) -> &Channel { &self.chan }
-//!     fn channel_mut(&mut self) -> &mut Channel { &mut self.chan }
-//!     fn writable(&mut self) -> bool { false }
+//!     fn writable(&mut self, _cx: &mut Cx<'_>) -> bool { false }
 //!
-//!     fn handle_read(&mut self) -> Result<()> {
-//!         let data = self.chan.recv(4096)?;
+//!     fn handle_read(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+//!         let data = cx.recv(4096)?;
 //!         if !data.is_empty() {
 //!             if let Some(idle) = &self.idle {
 //!                 idle.reset(); // heard from the peer: restart the countdown
@@ -71,39 +82,60 @@
 //!         Ok(())
 //!     }
 //!
-//!     fn handle_close(&mut self) -> Result<()> {
+//!     fn handle_close(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+//!         cx.close();
+//!         Ok(())
+//!     }
+//!
+//!     // Runs once the channel has left the map, whoever closed it.
+//!     fn on_close(&mut self, _cx: &mut Cx<'_>) {
 //!         if let Some(idle) = self.idle.take() {
 //!             idle.cancel();
 //!         }
-//!         self.chan.close();
+//!     }
+//! }
+//!
+//! /// Accepts one connection, to be closed after `timeout` of silence.
+//! struct Server {
+//!     timeout: Duration,
+//! }
+//!
+//! impl Dispatcher for Server {
+//!     fn handle_accepted(&mut self, cx: &mut Cx<'_>, sock: Socket, _: SockAddr) -> Result<()> {
+//!         let client = cx.add(Channel::from_socket(sock)?, Client { idle: None })?;
+//!         let target = client.downgrade();
+//!         let idle = cx.call_later(self.timeout, move || {
+//!             // A task runs between handlers: the channel is free to use.
+//!             if let Some(client) = target.upgrade() {
+//!                 client.with(|c, cx| {
+//!                     let _ = cx.send(b"idle timeout\n");
+//!                     c.idle = None;
+//!                     cx.close();
+//!                 });
+//!             }
+//!         });
+//!         client.borrow_mut().idle = Some(idle);
+//!         cx.close(); // one connection is all this example serves
 //!         Ok(())
 //!     }
 //! }
 //!
-//! /// Puts a connection in `map`, to be closed after `timeout` of silence.
-//! fn watch(map: &Map, tasks: &Tasks, chan: Channel, timeout: Duration) -> Result<Handle<Client>> {
-//!     let client = map.add(Client { chan, idle: None })?;
-//!     let target = client.clone();
-//!     let idle = tasks.call_later(timeout, move || {
-//!         if let Some(mut c) = target.try_borrow_mut() {
-//!             let _ = c.chan.send(b"idle timeout\n");
-//!             c.idle = None;
-//!             c.chan.close();
-//!         }
-//!     });
-//!     client.borrow_mut().idle = Some(idle);
-//!     Ok(client)
-//! }
-//!
-//! // A connection that stays silent is closed, and the loop ends with the map empty.
-//! let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-//! let peer = std::net::TcpStream::connect(listener.local_addr()?)?;
-//! let (sock, _) = listener.accept()?;
+//! let mut listener = Channel::new();
+//! listener.create_socket(Domain::IPV4, Type::STREAM)?;
+//! listener.bind("127.0.0.1:0".parse::<std::net::SocketAddr>()?)?;
+//! listener.listen(5)?;
+//! let addr = listener.local_addr()?.as_socket().unwrap();
 //! let (map, tasks) = (Map::new()?, Tasks::new());
-//! let client = watch(&map, &tasks, Channel::from_socket(sock)?, Duration::from_millis(20))?;
-//! asyncore::loop_with_tasks(Some(Duration::from_secs(5)), Some(&map), Some(&tasks), None)?;
-//! assert!(!client.is_open());
-//! # drop(peer);
+//! map.add(listener, Server { timeout: Duration::from_millis(20) })?;
+//! let mut peer = std::net::TcpStream::connect(addr)?;
+//!
+//! // The connection stays silent: it is closed, and the loop ends with the map empty.
+//! asyncore::loop_with_tasks(Duration::from_secs(5), Some(&map), Some(&tasks), None)?;
+//! assert!(map.is_empty() && tasks.is_empty());
+//! peer.set_read_timeout(Some(Duration::from_secs(5)))?;
+//! let mut got = String::new();
+//! peer.read_to_string(&mut got)?;
+//! assert_eq!(got, "idle timeout\n");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -118,6 +150,7 @@ use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
 
 use crate::panic::message as panic_message;
+use crate::slab::{Key, Slab};
 
 type Callback = Box<dyn FnMut()>;
 
@@ -221,14 +254,13 @@ impl Tasks {
         interval: Option<Duration>,
         callback: Callback,
     ) -> TaskHandle {
-        let (index, generation) = self
+        let key = self
             .queue
             .state_mut()
             .insert(deadline, delay, interval, callback);
         TaskHandle {
             queue: Rc::downgrade(&self.queue),
-            index,
-            generation,
+            key,
         }
     }
 
@@ -263,15 +295,7 @@ impl Tasks {
             state.heap.clear();
             state.stale = 0;
             state.pending = 0;
-            let mut dropped = Vec::new();
-            for (index, slot) in state.slots.iter_mut().enumerate() {
-                if let Some(task) = slot.task.take() {
-                    slot.generation = slot.generation.wrapping_add(1);
-                    state.free.push(index as u32);
-                    dropped.push(task);
-                }
-            }
-            dropped
+            state.tasks.take_all()
         };
         // Dropped with no borrow held: a callback's captures may use the tasks.
         drop(dropped);
@@ -324,21 +348,15 @@ pub fn call_every(interval: Duration, callback: impl FnMut() + 'static) -> TaskH
 #[derive(Clone)]
 pub struct TaskHandle {
     queue: Weak<Queue>,
-    index: u32,
-    generation: u32,
+    key: Key,
 }
 
 impl TaskHandle {
     /// True while the task is scheduled: until a one-shot task starts to run, and
-    /// until any task is cancelled.
+    /// until any task is cancelled. astm's and Twisted's `active()`.
+    #[doc(alias = "active")]
     pub fn is_pending(&self) -> bool {
         self.with(|_| ()).is_some()
-    }
-
-    /// Python-style alias of [`is_pending`](TaskHandle::is_pending): astm's and
-    /// Twisted's `active()`.
-    pub fn active(&self) -> bool {
-        self.is_pending()
     }
 
     /// When the task is next due, while it is pending.
@@ -353,7 +371,7 @@ impl TaskHandle {
         let Some(queue) = self.queue.upgrade() else {
             return false;
         };
-        let task = queue.state_mut().remove(self.index, self.generation, true);
+        let task = queue.state_mut().remove(self.key, true);
         // Dropped with no borrow held: the callback's captures may use the tasks.
         task.is_some()
     }
@@ -391,8 +409,8 @@ impl TaskHandle {
     /// callback cannot borrow: a handler calling `call_now` on a task that closes that
     /// handler's own channel would make the task fail. From a handler, make the task
     /// due instead and let the loop run it after the handler returns:
-    /// `tasks.call_later(Duration::ZERO, ..)`. A running task cannot call itself: that
-    /// returns `false`.
+    /// [`cx.call_later(Duration::ZERO, ..)`](crate::Cx::call_later). A running task
+    /// cannot call itself: that returns `false`.
     pub fn call_now(&self) -> bool {
         let Some(queue) = self.queue.upgrade() else {
             return false;
@@ -400,7 +418,7 @@ impl TaskHandle {
         let now = Instant::now();
         let taken = {
             let mut state = queue.state_mut();
-            let Some(task) = state.task_mut(self.index, self.generation) else {
+            let Some(task) = state.tasks.get_mut(self.key) else {
                 return false;
             };
             let Some(callback) = task.callback.take() else {
@@ -408,11 +426,11 @@ impl TaskHandle {
             };
             match task.interval {
                 Some(interval) => {
-                    state.set_deadline(self.index, after(now, interval));
+                    state.set_deadline(self.key, after(now, interval));
                     (callback, true)
                 }
                 None => {
-                    state.remove(self.index, self.generation, true);
+                    state.remove(self.key, true);
                     (callback, false)
                 }
             }
@@ -420,7 +438,7 @@ impl TaskHandle {
         let (mut callback, repeating) = taken;
         let ok = invoke(&mut callback);
         if repeating {
-            queue.restore(self.index, self.generation, callback, ok);
+            queue.restore(self.key, callback, ok);
         }
         true
     }
@@ -430,22 +448,18 @@ impl TaskHandle {
             return false;
         };
         let mut state = queue.state_mut();
-        let Some(task) = state.task_mut(self.index, self.generation) else {
+        let Some(task) = state.tasks.get(self.key) else {
             return false;
         };
         let next = deadline(task);
-        state.set_deadline(self.index, next);
+        state.set_deadline(self.key, next);
         true
     }
 
     fn with<R>(&self, f: impl FnOnce(&Task) -> R) -> Option<R> {
         let queue = self.queue.upgrade()?;
         let state = queue.state.borrow();
-        let slot = state.slots.get(self.index as usize)?;
-        match &slot.task {
-            Some(task) if slot.generation == self.generation => Some(f(task)),
-            _ => None,
-        }
+        state.tasks.get(self.key).map(f)
     }
 }
 
@@ -519,26 +533,46 @@ impl Drop for StateMut<'_> {
 
 #[derive(Default)]
 struct State {
-    heap: BinaryHeap<Reverse<Key>>,
-    slots: Vec<Slot>,
-    free: Vec<u32>,
+    heap: BinaryHeap<Reverse<Entry>>,
+    tasks: Slab<Task>,
     pending: usize,
     next_seq: u64,
     stale: usize,
 }
 
-/// A heap entry, ordered by deadline, then by scheduling order.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct Key {
+/// A heap entry for the task `key` names, ordered by deadline, then by scheduling
+/// order. No two entries have the same `seq`, so the two decide the order.
+#[derive(Clone, Copy)]
+struct Entry {
     deadline: Instant,
     seq: u64,
-    index: u32,
-    generation: u32,
+    key: Key,
 }
 
-struct Slot {
-    generation: u32,
-    task: Option<Task>,
+impl Entry {
+    fn order(&self) -> (Instant, u64) {
+        (self.deadline, self.seq)
+    }
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, other: &Entry) -> bool {
+        self.order() == other.order()
+    }
+}
+
+impl Eq for Entry {}
+
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, other: &Entry) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Entry {
+    fn cmp(&self, other: &Entry) -> std::cmp::Ordering {
+        self.order().cmp(&other.order())
+    }
 }
 
 struct Task {
@@ -568,21 +602,9 @@ impl State {
         delay: Duration,
         interval: Option<Duration>,
         callback: Callback,
-    ) -> (u32, u32) {
+    ) -> Key {
         let seq = self.next_seq();
-        let index = match self.free.pop() {
-            Some(index) => index,
-            None => {
-                let index = u32::try_from(self.slots.len()).expect("fewer than 2^32 tasks");
-                self.slots.push(Slot {
-                    generation: 0,
-                    task: None,
-                });
-                index
-            }
-        };
-        let slot = &mut self.slots[index as usize];
-        slot.task = Some(Task {
+        let key = self.tasks.insert(Task {
             deadline,
             seq,
             entry_seq: seq,
@@ -591,35 +613,15 @@ impl State {
             interval,
             callback: Some(callback),
         });
-        let generation = slot.generation;
-        self.heap.push(Reverse(Key {
-            deadline,
-            seq,
-            index,
-            generation,
-        }));
+        self.heap.push(Reverse(Entry { deadline, seq, key }));
         self.pending += 1;
-        (index, generation)
+        key
     }
 
-    fn task_mut(&mut self, index: u32, generation: u32) -> Option<&mut Task> {
-        let slot = self.slots.get_mut(index as usize)?;
-        if slot.generation != generation {
-            return None;
-        }
-        slot.task.as_mut()
-    }
-
-    /// Takes the task out of its slot. `in_heap`: its live entry is still in the heap
+    /// Takes the task out of the slab. `in_heap`: its live entry is still in the heap
     /// (and becomes stale).
-    fn remove(&mut self, index: u32, generation: u32, in_heap: bool) -> Option<Task> {
-        let slot = self.slots.get_mut(index as usize)?;
-        if slot.generation != generation {
-            return None;
-        }
-        let task = slot.task.take()?;
-        slot.generation = slot.generation.wrapping_add(1);
-        self.free.push(index);
+    fn remove(&mut self, key: Key, in_heap: bool) -> Option<Task> {
+        let task = self.tasks.remove(key)?;
         self.pending -= 1;
         if in_heap {
             self.stale += 1;
@@ -629,73 +631,58 @@ impl State {
     }
 
     /// Moves a pending task's deadline (see [`Queue`] for the lazy heap).
-    fn set_deadline(&mut self, index: u32, deadline: Instant) {
+    fn set_deadline(&mut self, key: Key, deadline: Instant) {
         let seq = self.next_seq();
-        let slot = &mut self.slots[index as usize];
-        let generation = slot.generation;
-        let task = slot.task.as_mut().expect("a pending task");
+        let task = self.tasks.get_mut(key).expect("a pending task");
         task.deadline = deadline;
         task.seq = seq;
         if deadline < task.entry_deadline {
             task.entry_seq = seq;
             task.entry_deadline = deadline;
-            self.heap.push(Reverse(Key {
-                deadline,
-                seq,
-                index,
-                generation,
-            }));
+            self.heap.push(Reverse(Entry { deadline, seq, key }));
             self.stale += 1;
             self.compact();
         }
     }
 
     /// Gives a task whose live entry was popped a new one.
-    fn rearm(&mut self, index: u32, deadline: Instant) {
+    fn rearm(&mut self, key: Key, deadline: Instant) {
         let seq = self.next_seq();
-        let slot = &mut self.slots[index as usize];
-        let generation = slot.generation;
-        let task = slot.task.as_mut().expect("a pending task");
+        let task = self.tasks.get_mut(key).expect("a pending task");
         task.deadline = deadline;
         task.seq = seq;
         task.entry_seq = seq;
         task.entry_deadline = deadline;
-        self.heap.push(Reverse(Key {
-            deadline,
-            seq,
-            index,
-            generation,
-        }));
+        self.heap.push(Reverse(Entry { deadline, seq, key }));
     }
 
     /// Rebuilds the heap without stale entries once they outnumber the live ones.
     fn compact(&mut self) {
         if self.stale > STALE_SLACK && self.stale > self.heap.len() / 2 {
-            let slots = &self.slots;
-            self.heap.retain(|Reverse(key)| is_live(slots, key));
+            let tasks = &self.tasks;
+            self.heap.retain(|Reverse(entry)| is_live(tasks, entry));
             self.stale = 0;
         }
     }
 
     /// The earliest pending task's entry, once the top of the heap has been made
     /// exact: stale entries dropped, entries of postponed tasks moved back.
-    fn top(&mut self) -> Option<Key> {
+    fn top(&mut self) -> Option<Entry> {
         loop {
             let mut top = self.heap.peek_mut()?;
-            let key = top.0;
-            let slot = &mut self.slots[key.index as usize];
-            match slot.task.as_mut() {
-                Some(task) if slot.generation == key.generation && task.entry_seq == key.seq => {
-                    if task.seq == key.seq {
-                        return Some(key);
+            let entry = top.0;
+            match self.tasks.get_mut(entry.key) {
+                Some(task) if task.entry_seq == entry.seq => {
+                    if task.seq == entry.seq {
+                        return Some(entry);
                     }
                     // Postponed since this entry was pushed: move it to the new place.
                     task.entry_seq = task.seq;
                     task.entry_deadline = task.deadline;
-                    *top = Reverse(Key {
+                    *top = Reverse(Entry {
                         deadline: task.deadline,
                         seq: task.seq,
-                        ..key
+                        ..entry
                     });
                 }
                 _ => {
@@ -707,13 +694,10 @@ impl State {
     }
 }
 
-fn is_live(slots: &[Slot], key: &Key) -> bool {
-    let slot = &slots[key.index as usize];
-    slot.generation == key.generation
-        && slot
-            .task
-            .as_ref()
-            .is_some_and(|task| task.entry_seq == key.seq)
+fn is_live(tasks: &Slab<Task>, entry: &Entry) -> bool {
+    tasks
+        .get(entry.key)
+        .is_some_and(|task| task.entry_seq == entry.seq)
 }
 
 impl Queue {
@@ -733,7 +717,7 @@ impl Queue {
         if self.is_empty() {
             return None;
         }
-        self.state_mut().top().map(|key| key.deadline)
+        self.state_mut().top().map(|entry| entry.deadline)
     }
 
     /// Runs every task due at `now` that was scheduled before this call began.
@@ -748,19 +732,20 @@ impl Queue {
         loop {
             let (key, mut callback, repeating) = {
                 let mut state = self.state_mut();
-                let Some(key) = state.top() else { break };
-                if key.deadline > now {
+                let Some(entry) = state.top() else { break };
+                if entry.deadline > now {
                     break;
                 }
                 state.heap.pop();
-                let task = state.slots[key.index as usize]
-                    .task
-                    .as_mut()
+                let key = entry.key;
+                let task = state
+                    .tasks
+                    .get_mut(key)
                     .expect("top() returns a pending task");
-                if key.seq >= cutoff || task.callback.is_none() {
+                if entry.seq >= cutoff || task.callback.is_none() {
                     // Scheduled by a task in this call, or running in an outer call
                     // (a loop nested inside a task): a later pass runs it.
-                    deferred.push(key);
+                    deferred.push(entry);
                     continue;
                 }
                 let callback = task.callback.take().expect("checked above");
@@ -770,11 +755,11 @@ impl Queue {
                         if next <= now {
                             next = after(now, interval); // fell behind: skip missed runs
                         }
-                        state.rearm(key.index, next);
+                        state.rearm(key, next);
                         (key, callback, true)
                     }
                     None => {
-                        state.remove(key.index, key.generation, false);
+                        state.remove(key, false);
                         (key, callback, false)
                     }
                 }
@@ -782,7 +767,7 @@ impl Queue {
             let ok = invoke(&mut callback);
             ran += 1;
             if repeating {
-                self.restore(key.index, key.generation, callback, ok);
+                self.restore(key, callback, ok);
             }
             // A one-shot callback is dropped here, with no borrow held.
         }
@@ -795,16 +780,16 @@ impl Queue {
 
     /// Puts a repeating task's callback back after it ran, unless the task was
     /// cancelled meanwhile; cancels it if the callback panicked.
-    fn restore(&self, index: u32, generation: u32, callback: Callback, ok: bool) {
+    fn restore(&self, key: Key, callback: Callback, ok: bool) {
         let leftover = {
             let mut state = self.state_mut();
-            match state.task_mut(index, generation) {
+            match state.tasks.get_mut(key) {
                 Some(task) if ok => {
                     task.callback = Some(callback);
                     None
                 }
                 Some(_) => {
-                    state.remove(index, generation, true);
+                    state.remove(key, true);
                     Some(callback)
                 }
                 None => Some(callback),
