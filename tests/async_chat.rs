@@ -4,17 +4,18 @@
 mod util;
 
 use std::cell::RefCell;
-use std::io::{self, Cursor, Read, Write};
+use std::io::{self, BufRead, BufReader, Cursor, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::rc::Rc;
 use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use asyncore::chat::{Splitter, producer_fn};
 use asyncore::{
-    AsyncChat, AsyncChatHandler, Channel, Dispatcher, Domain, Error, Handle, Map, Producer,
-    ReadProducer, Result, SockAddr, Socket, Terminator, Type, find_prefix_at_end, simple_producer,
+    AsyncChat, Channel, Chat, ChatHandler, ChatState, Cx, Dispatcher, Domain, Error, Handle, Map,
+    Producer, ReadProducer, Result, SockAddr, Socket, Terminator, Type, find_prefix_at_end,
+    simple_producer,
 };
 use util::*;
 
@@ -95,59 +96,58 @@ fn remove_all(haystack: &[u8], needle: &[u8]) -> Vec<u8> {
 // ---------------------------------------------------------------------------
 // The client of CPython's tests: collects lines into `contents`.
 
+#[derive(Default)]
 struct EchoClient {
-    chat: AsyncChat,
     contents: Vec<Vec<u8>>,
     buffer: Vec<u8>,
     errors: Vec<String>,
 }
 
-impl EchoClient {
-    fn connect(term: impl Into<Terminator>, addr: SocketAddr) -> EchoClient {
+/// A chat client connecting to `addr`, with the channel it goes into the map with.
+struct Client {
+    chan: Channel,
+    chat: AsyncChat<EchoClient>,
+}
+
+impl Client {
+    fn connect(term: impl Into<Terminator>, addr: SocketAddr) -> Client {
         let mut chan = Channel::new();
         chan.create_socket(Domain::IPV4, Type::STREAM).unwrap();
         chan.connect(addr).unwrap();
-        let mut chat = AsyncChat::new(chan);
+        let mut chat = AsyncChat::new(EchoClient::default());
         chat.set_terminator(term).unwrap();
-        EchoClient {
-            chat,
-            contents: Vec::new(),
-            buffer: Vec::new(),
-            errors: Vec::new(),
-        }
+        Client { chan, chat }
     }
 }
 
-impl AsyncChatHandler for EchoClient {
-    fn chat(&self) -> &AsyncChat {
-        &self.chat
-    }
-    fn chat_mut(&mut self) -> &mut AsyncChat {
-        &mut self.chat
-    }
-    fn collect_incoming_data(&mut self, data: &[u8]) {
+impl ChatHandler for EchoClient {
+    fn collect_incoming_data(&mut self, _chat: &mut Chat<'_, '_>, data: &[u8]) {
         self.buffer.extend_from_slice(data);
     }
-    fn found_terminator(&mut self) -> Result<()> {
+    fn found_terminator(&mut self, _chat: &mut Chat<'_, '_>) -> Result<()> {
         self.contents.push(std::mem::take(&mut self.buffer));
         Ok(())
     }
-    fn handle_connect(&mut self) -> Result<()> {
+    fn handle_connect(&mut self, _chat: &mut Chat<'_, '_>) -> Result<()> {
         Ok(())
     }
-    fn handle_error(&mut self, err: Error) {
+    fn handle_error(&mut self, chat: &mut Chat<'_, '_>, err: Error) {
         self.errors.push(err.to_string());
-        self.chat.close();
+        chat.close();
     }
 }
 
 /// Runs `client` in a map of its own until it has closed (the server closes after
 /// echoing), and hands it back for inspection.
-fn run_client(client: EchoClient) -> Handle<EchoClient> {
+fn run_client(client: Client) -> Handle<AsyncChat<EchoClient>> {
     let map = Map::new().unwrap();
-    let h = map.add(client).unwrap();
+    let h = map.add(client.chan, client.chat).unwrap();
     run_until(&map, LIMIT, || map.is_empty());
-    assert!(h.borrow().errors.is_empty(), "{:?}", h.borrow().errors);
+    assert!(
+        h.borrow().handler.errors.is_empty(),
+        "{:?}",
+        h.borrow().handler.errors
+    );
     h
 }
 
@@ -162,8 +162,8 @@ fn lines(list: &[&[u8]]) -> Vec<Vec<u8>> {
 /// `in_size` bytes at a time, so the terminator is cut at every possible place.
 fn line_terminator_check(term: &[u8], server_chunk: usize, in_size: usize) {
     let s = EchoServer::start(server_chunk, false);
-    let mut c = EchoClient::connect(term, s.addr);
-    c.chat.ac_in_buffer_size = in_size;
+    let mut c = Client::connect(term, s.addr);
+    c.chat.state_mut().ac_in_buffer_size = in_size;
     c.chat.push(b"hello ");
     c.chat.push([&b"world"[..], term].concat());
     c.chat.push([&b"I'm not dead yet!"[..], term].concat());
@@ -171,7 +171,7 @@ fn line_terminator_check(term: &[u8], server_chunk: usize, in_size: usize) {
     let h = run_client(c);
     s.join();
     assert_eq!(
-        h.borrow().contents,
+        h.borrow().handler.contents,
         lines(&[b"hello world", b"I'm not dead yet!"]),
         "terminator {term:?}, server chunk {server_chunk}, read size {in_size}"
     );
@@ -209,17 +209,17 @@ fn line_terminator_of_three_bytes() {
 
 fn numeric_terminator_check(count: usize) {
     let s = EchoServer::start(1, false);
-    let mut c = EchoClient::connect(count, s.addr);
+    let mut c = Client::connect(count, s.addr);
     let data = b"hello world, I'm not dead yet!\n";
     c.chat.push(data);
     c.chat.push(SERVER_QUIT);
     let h = run_client(c);
     s.join();
     let c = h.borrow();
-    assert_eq!(c.contents, lines(&[&data[..count]]));
+    assert_eq!(c.handler.contents, lines(&[&data[..count]]));
     // The count was used up; then everything is collected.
-    assert_eq!(c.chat.get_terminator(), &Terminator::Count(0));
-    assert_eq!(c.buffer, &data[count..]);
+    assert_eq!(c.get_terminator(), &Terminator::Count(0));
+    assert_eq!(c.handler.buffer, &data[count..]);
 }
 
 #[test]
@@ -235,39 +235,39 @@ fn numeric_terminator_of_six_bytes() {
 #[test]
 fn numeric_terminator_counts_down_across_reads() {
     let s = EchoServer::start(3, false);
-    let mut c = EchoClient::connect(10usize, s.addr);
-    c.chat.ac_in_buffer_size = 4;
+    let mut c = Client::connect(10usize, s.addr);
+    c.chat.state_mut().ac_in_buffer_size = 4;
     c.chat.push(b"0123456789abc");
     c.chat.push(SERVER_QUIT);
     let h = run_client(c);
     s.join();
-    assert_eq!(h.borrow().contents, lines(&[b"0123456789"]));
-    assert_eq!(h.borrow().buffer, b"abc");
+    assert_eq!(h.borrow().handler.contents, lines(&[b"0123456789"]));
+    assert_eq!(h.borrow().handler.buffer, b"abc");
 }
 
 #[test]
 fn no_terminator_collects_everything() {
     let s = EchoServer::start(1, false);
-    let mut c = EchoClient::connect(None::<&str>, s.addr);
+    let mut c = Client::connect(None::<&str>, s.addr);
     let data = b"hello world, I'm not dead yet!\n";
     c.chat.push(data);
     c.chat.push(SERVER_QUIT);
     let h = run_client(c);
     s.join();
-    assert!(h.borrow().contents.is_empty());
-    assert_eq!(h.borrow().buffer, data);
+    assert!(h.borrow().handler.contents.is_empty());
+    assert_eq!(h.borrow().handler.buffer, data);
 }
 
 #[test]
 fn simple_producer_is_sent_in_full() {
     let s = EchoServer::start(1, false);
-    let mut c = EchoClient::connect(b"\n", s.addr);
+    let mut c = Client::connect(b"\n", s.addr);
     let data = [&b"hello world\nI'm not dead yet!\n"[..], SERVER_QUIT].concat();
     c.chat.push_with_producer(simple_producer(data, 8));
     let h = run_client(c);
     s.join();
     assert_eq!(
-        h.borrow().contents,
+        h.borrow().handler.contents,
         lines(&[b"hello world", b"I'm not dead yet!"])
     );
 }
@@ -277,15 +277,15 @@ fn simple_producer_is_sent_in_full() {
 #[test]
 fn string_producer_is_sent_in_full() {
     let s = EchoServer::start(1, false);
-    let mut c = EchoClient::connect(b"\n", s.addr);
-    c.chat.ac_out_buffer_size = 7;
+    let mut c = Client::connect(b"\n", s.addr);
+    c.chat.state_mut().ac_out_buffer_size = 7;
     let mut once = Some([&b"hello world\nI'm not dead yet!\n"[..], SERVER_QUIT].concat());
     c.chat
         .push_with_producer(producer_fn(move || once.take().unwrap_or_default()));
     let h = run_client(c);
     s.join();
     assert_eq!(
-        h.borrow().contents,
+        h.borrow().handler.contents,
         lines(&[b"hello world", b"I'm not dead yet!"])
     );
 }
@@ -293,13 +293,13 @@ fn string_producer_is_sent_in_full() {
 #[test]
 fn empty_lines_are_found() {
     let s = EchoServer::start(1, false);
-    let mut c = EchoClient::connect(b"\n", s.addr);
+    let mut c = Client::connect(b"\n", s.addr);
     c.chat.push(b"hello world\n\nI'm not dead yet!\n");
     c.chat.push(SERVER_QUIT);
     let h = run_client(c);
     s.join();
     assert_eq!(
-        h.borrow().contents,
+        h.borrow().handler.contents,
         lines(&[b"hello world", b"", b"I'm not dead yet!"])
     );
 }
@@ -307,7 +307,7 @@ fn empty_lines_are_found() {
 #[test]
 fn close_when_done_sends_everything_then_closes() {
     let s = EchoServer::start(1, true);
-    let mut c = EchoClient::connect(b"\n", s.addr);
+    let mut c = Client::connect(b"\n", s.addr);
     c.chat.push(b"hello world\nI'm not dead yet!\n");
     c.chat.push(SERVER_QUIT);
     c.chat.close_when_done();
@@ -315,14 +315,14 @@ fn close_when_done_sends_everything_then_closes() {
     let h = run_client(c);
     s.resend.send(()).unwrap();
     let received = s.join();
-    assert!(h.borrow().contents.is_empty());
+    assert!(h.borrow().handler.contents.is_empty());
     assert_eq!(received, b"hello world\nI'm not dead yet!\n");
 }
 
 #[test]
 fn push_takes_any_bytes() {
     let s = EchoServer::start(1, false);
-    let mut c = EchoClient::connect(b"\n", s.addr);
+    let mut c = Client::connect(b"\n", s.addr);
     let data = b"bytes\n";
     c.chat.push(data);
     c.chat.push(Vec::from(&data[..]));
@@ -333,26 +333,27 @@ fn push_takes_any_bytes() {
     c.chat.push(SERVER_QUIT);
     let h = run_client(c);
     s.join();
-    assert_eq!(h.borrow().contents, vec![b"bytes".to_vec(); 5]);
+    assert_eq!(h.borrow().handler.contents, vec![b"bytes".to_vec(); 5]);
 }
 
 // CPython's TestAsynchatMocked: a read that would block is not an error.
 #[test]
 fn would_block_on_recv_is_not_an_error() {
     let (chan, _peer) = channel_pair();
-    let mut chat = AsyncChat::new(chan);
+    let mut chat = AsyncChat::new(EchoClient::default());
     chat.set_terminator(b"\n").unwrap();
-    let mut c = EchoClient {
-        chat,
-        contents: Vec::new(),
-        buffer: Vec::new(),
-        errors: Vec::new(),
-    };
-    // Nothing was sent: the read would block.
-    Dispatcher::handle_read(&mut c).unwrap();
-    assert!(c.errors.is_empty());
-    assert!(c.buffer.is_empty());
-    assert!(c.chat.channel().is_open());
+    let map = Map::new().unwrap();
+    let h = map.add(chan, chat).unwrap();
+    // Nothing was sent: the read would block. A handler needs a context: run it
+    // through the handle, as the loop would.
+    h.with(Dispatcher::handle_read)
+        .expect("the channel is idle")
+        .unwrap();
+    let c = h.borrow();
+    assert!(c.handler.errors.is_empty());
+    assert!(c.handler.buffer.is_empty());
+    assert!(h.channel().is_open());
+    assert_eq!(map.len(), 1);
 }
 
 // CPython's TestHelperFunctions.
@@ -363,14 +364,22 @@ fn find_prefix_at_end_finds_a_cut_terminator() {
     assert_eq!(find_prefix_at_end(b"abc\r\n.", b"\r\n.\r\n"), 3);
 }
 
-// CPython's TestNotConnected.
+// CPython's TestNotConnected: no socket at all.
 #[test]
 fn negative_terminator_is_refused() {
     assert!(matches!(
         Terminator::count(-1),
         Err(Error::NegativeTerminator(-1))
     ));
-    let mut chat = AsyncChat::default();
+    let mut state = ChatState::default();
+    state.set_terminator(b"\n").unwrap();
+    assert!(matches!(
+        state.set_terminator(""),
+        Err(Error::EmptyTerminator)
+    ));
+    assert_eq!(state.get_terminator(), &Terminator::from("\n"));
+    // The same through the wrapper, still without a channel.
+    let mut chat = AsyncChat::new(EchoClient::default());
     chat.set_terminator(b"\n").unwrap();
     assert!(matches!(
         chat.set_terminator(""),
@@ -393,65 +402,50 @@ struct Seen {
 
 /// Answers each line with the line upper-cased.
 struct Upper {
-    chat: AsyncChat,
     line: Vec<u8>,
     seen: Shared<Seen>,
 }
 
 impl Upper {
-    fn new(chan: Channel, seen: Shared<Seen>, limit: Option<usize>) -> Upper {
-        let mut chat = AsyncChat::new(chan);
-        chat.set_terminator(b"\n").unwrap();
-        chat.set_input_limit(limit);
-        Upper {
-            chat,
+    fn new(seen: Shared<Seen>, limit: Option<usize>) -> AsyncChat<Upper> {
+        let mut chat = AsyncChat::new(Upper {
             line: Vec::new(),
             seen,
-        }
+        });
+        chat.set_terminator(b"\n").unwrap();
+        chat.set_input_limit(limit);
+        chat
     }
 }
 
-impl AsyncChatHandler for Upper {
-    fn chat(&self) -> &AsyncChat {
-        &self.chat
-    }
-    fn chat_mut(&mut self) -> &mut AsyncChat {
-        &mut self.chat
-    }
-    fn collect_incoming_data(&mut self, data: &[u8]) {
+impl ChatHandler for Upper {
+    fn collect_incoming_data(&mut self, _chat: &mut Chat<'_, '_>, data: &[u8]) {
         self.line.extend_from_slice(data);
     }
-    fn found_terminator(&mut self) -> Result<()> {
+    fn found_terminator(&mut self, chat: &mut Chat<'_, '_>) -> Result<()> {
         let line = std::mem::take(&mut self.line);
-        self.chat.push(line.to_ascii_uppercase());
-        self.chat.push(b"\n");
+        chat.push(line.to_ascii_uppercase());
+        chat.push(b"\n");
         self.seen.borrow_mut().lines.push(line);
         Ok(())
     }
-    fn handle_error(&mut self, err: Error) {
+    fn handle_error(&mut self, chat: &mut Chat<'_, '_>, err: Error) {
         self.seen.borrow_mut().errors.push(err.to_string());
         // The default: close.
-        self.chat.close();
+        chat.close();
     }
 }
 
 /// A listener (a plain dispatcher) that serves every connection with `Upper`.
 struct UpperServer {
-    chan: Channel,
     seen: Shared<Seen>,
     limit: Option<usize>,
 }
 
 impl Dispatcher for UpperServer {
-    fn channel(&self) -> &Channel {
-        &self.chan
-    }
-    fn channel_mut(&mut self) -> &mut Channel {
-        &mut self.chan
-    }
-    fn handle_accepted(&mut self, sock: Socket, _addr: SockAddr) -> Result<()> {
-        let conn = Upper::new(Channel::from_socket(sock)?, self.seen.clone(), self.limit);
-        self.chan.map().unwrap().add(conn)?;
+    fn handle_accepted(&mut self, cx: &mut Cx<'_>, sock: Socket, _addr: SockAddr) -> Result<()> {
+        let conn = Upper::new(self.seen.clone(), self.limit);
+        cx.add(Channel::from_socket(sock)?, conn)?;
         Ok(())
     }
 }
@@ -459,11 +453,13 @@ impl Dispatcher for UpperServer {
 fn upper_server(map: &Map, limit: Option<usize>) -> (SocketAddr, Shared<Seen>) {
     let (chan, addr) = listening_channel();
     let seen = Shared::default();
-    map.add(UpperServer {
+    map.add(
         chan,
-        seen: seen.clone(),
-        limit,
-    })
+        UpperServer {
+            seen: seen.clone(),
+            limit,
+        },
+    )
     .unwrap();
     (addr, seen)
 }
@@ -478,6 +474,14 @@ fn read_exactly(s: &mut TcpStream, n: usize) -> Vec<u8> {
     let mut buf = vec![0; n];
     s.read_exact(&mut buf).unwrap();
     buf
+}
+
+/// True when nothing is waiting to be read on `s` (which is left blocking).
+fn nothing_to_read(s: &TcpStream) -> bool {
+    s.set_nonblocking(true).unwrap();
+    let r = s.peek(&mut [0; 1]);
+    s.set_nonblocking(false).unwrap();
+    matches!(r, Err(e) if e.kind() == io::ErrorKind::WouldBlock)
 }
 
 // ---------------------------------------------------------------------------
@@ -527,19 +531,11 @@ fn input_limit_closes_only_that_channel() {
 }
 
 /// Sends `header`, the producer's stream and `trailer`, then closes.
-struct Streamer {
-    chat: AsyncChat,
-}
+struct Streamer;
 
-impl AsyncChatHandler for Streamer {
-    fn chat(&self) -> &AsyncChat {
-        &self.chat
-    }
-    fn chat_mut(&mut self) -> &mut AsyncChat {
-        &mut self.chat
-    }
-    fn collect_incoming_data(&mut self, _data: &[u8]) {}
-    fn found_terminator(&mut self) -> Result<()> {
+impl ChatHandler for Streamer {
+    fn collect_incoming_data(&mut self, _chat: &mut Chat<'_, '_>, _data: &[u8]) {}
+    fn found_terminator(&mut self, _chat: &mut Chat<'_, '_>) -> Result<()> {
         Ok(())
     }
 }
@@ -554,25 +550,29 @@ fn pattern(len: usize) -> Vec<u8> {
         .collect()
 }
 
-#[test]
-fn read_producer_streams_megabytes_then_close_when_done() {
-    let (chan, mut peer) = channel_pair();
-    let data = pattern(5 * 1024 * 1024 + 17);
-    let reader = thread::spawn(move || {
+fn read_all_in_a_thread(mut peer: TcpStream) -> JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
         peer.set_read_timeout(Some(LIMIT)).unwrap();
         let mut got = Vec::new();
         peer.read_to_end(&mut got).unwrap();
         got
-    });
+    })
+}
+
+#[test]
+fn read_producer_streams_megabytes_then_close_when_done() {
+    let (chan, peer) = channel_pair();
+    let data = pattern(5 * 1024 * 1024 + 17);
+    let reader = read_all_in_a_thread(peer);
 
     let map = Map::new().unwrap();
-    let mut chat = AsyncChat::new(chan);
+    let mut chat = AsyncChat::new(Streamer);
     chat.push(b"header\n");
     chat.push_with_producer(ReadProducer::new(Cursor::new(data.clone()), 64 * 1024));
     chat.push(b"trailer\n");
     chat.close_when_done();
     chat.push(b"never sent");
-    map.add(Streamer { chat }).unwrap();
+    map.add(chan, chat).unwrap();
     run_until(&map, LIMIT, || map.is_empty());
 
     let got = reader.join().unwrap();
@@ -584,29 +584,22 @@ fn read_producer_streams_megabytes_then_close_when_done() {
 
 /// "LEN n" switches to a count of n bytes; after that block, back to lines.
 struct Framed {
-    chat: AsyncChat,
     current: Vec<u8>,
     messages: Shared<Vec<Vec<u8>>>,
 }
 
-impl AsyncChatHandler for Framed {
-    fn chat(&self) -> &AsyncChat {
-        &self.chat
-    }
-    fn chat_mut(&mut self) -> &mut AsyncChat {
-        &mut self.chat
-    }
-    fn collect_incoming_data(&mut self, data: &[u8]) {
+impl ChatHandler for Framed {
+    fn collect_incoming_data(&mut self, _chat: &mut Chat<'_, '_>, data: &[u8]) {
         self.current.extend_from_slice(data);
     }
-    fn found_terminator(&mut self) -> Result<()> {
+    fn found_terminator(&mut self, chat: &mut Chat<'_, '_>) -> Result<()> {
         let msg = std::mem::take(&mut self.current);
         match msg.strip_prefix(b"LEN ") {
             Some(n) => {
                 let n: usize = std::str::from_utf8(n).unwrap().parse().unwrap();
-                self.chat.set_terminator(n)?;
+                chat.set_terminator(n)?;
             }
-            None => self.chat.set_terminator("\r\n")?,
+            None => chat.set_terminator("\r\n")?,
         }
         self.messages.borrow_mut().push(msg);
         Ok(())
@@ -624,16 +617,14 @@ fn set_terminator_in_found_terminator_applies_to_the_rest_of_the_read() {
         // All of it is in the socket before the first read.
         peer.write_all(input).unwrap();
         let map = Map::new().unwrap();
-        let mut chat = AsyncChat::new(chan);
-        chat.set_terminator("\r\n").unwrap();
-        chat.ac_in_buffer_size = in_size;
         let messages = Shared::default();
-        map.add(Framed {
-            chat,
+        let mut chat = AsyncChat::new(Framed {
             current: Vec::new(),
             messages: messages.clone(),
-        })
-        .unwrap();
+        });
+        chat.set_terminator("\r\n").unwrap();
+        chat.state_mut().ac_in_buffer_size = in_size;
+        map.add(chan, chat).unwrap();
         run_until(&map, LIMIT, || messages.borrow().len() == expected.len());
         assert_eq!(*messages.borrow(), expected, "read size {in_size}");
     }
@@ -647,10 +638,10 @@ fn async_chat_and_plain_dispatcher_share_a_map() {
     let (plain_chan, mut plain_peer) = channel_pair();
     let seen = Shared::default();
     let chat = map
-        .add(Upper::new(chat_chan, seen.clone(), Some(100)))
+        .add(chat_chan, Upper::new(seen.clone(), Some(100)))
         .unwrap();
-    let (rec, log) = Recorder::new(plain_chan);
-    map.add(rec).unwrap();
+    let (rec, log) = Recorder::new();
+    map.add(plain_chan, rec).unwrap();
     assert_eq!(map.len(), 2);
 
     chat_peer.write_all(b"one\ntwo\n").unwrap();
@@ -660,9 +651,9 @@ fn async_chat_and_plain_dispatcher_share_a_map() {
     });
     chat_peer.set_read_timeout(Some(LIMIT)).unwrap();
     assert_eq!(read_exactly(&mut chat_peer, 8), b"ONE\nTWO\n");
-    // Through the blanket impl, the chat is a Dispatcher like any other.
-    assert!(chat.borrow().channel().connected);
-    assert!(!Dispatcher::writable(&mut *chat.borrow_mut()));
+    // AsyncChat<H> is a Dispatcher like any other.
+    assert!(chat.channel().connected);
+    assert!(!chat.with(Dispatcher::writable).unwrap());
 
     drop(chat_peer);
     drop(plain_peer);
@@ -674,7 +665,7 @@ fn pipelined_lines_are_all_answered() {
     let (chan, mut peer) = channel_pair();
     let map = Map::new().unwrap();
     let seen = Shared::default();
-    map.add(Upper::new(chan, seen.clone(), Some(100))).unwrap();
+    map.add(chan, Upper::new(seen.clone(), Some(100))).unwrap();
     let mut input = Vec::new();
     let mut expected = Vec::new();
     for i in 0..2000 {
@@ -691,30 +682,24 @@ fn pipelined_lines_are_all_answered() {
     assert_eq!(read_exactly(&mut peer, expected.len()), expected);
 }
 
-/// Pushes each line into the other channel, found through its handle.
+/// Pushes each line into the other channels, found through their handles.
 struct Relay {
-    chat: AsyncChat,
     line: Vec<u8>,
-    others: Shared<Vec<Handle<Relay>>>,
+    others: Shared<Vec<Handle<AsyncChat<Relay>>>>,
 }
 
-impl AsyncChatHandler for Relay {
-    fn chat(&self) -> &AsyncChat {
-        &self.chat
-    }
-    fn chat_mut(&mut self) -> &mut AsyncChat {
-        &mut self.chat
-    }
-    fn collect_incoming_data(&mut self, data: &[u8]) {
+impl ChatHandler for Relay {
+    fn collect_incoming_data(&mut self, _chat: &mut Chat<'_, '_>, data: &[u8]) {
         self.line.extend_from_slice(data);
     }
-    fn found_terminator(&mut self) -> Result<()> {
+    fn found_terminator(&mut self, _chat: &mut Chat<'_, '_>) -> Result<()> {
         let line = std::mem::take(&mut self.line);
         for other in self.others.borrow().iter() {
-            // The channel whose handler is running cannot be borrowed: skipped.
+            // The channel whose handler is running cannot be borrowed: skipped. The
+            // others queue the line; the loop sends it on its next pass.
             if let Some(mut other) = other.try_borrow_mut() {
-                other.chat.push(&line);
-                other.chat.push(b"\n");
+                other.push(&line);
+                other.push(b"\n");
             }
         }
         Ok(())
@@ -728,15 +713,12 @@ fn push_into_another_channel_during_a_read_is_sent() {
     let mut peers = Vec::new();
     for _ in 0..3 {
         let (chan, peer) = channel_pair();
-        let mut chat = AsyncChat::new(chan);
+        let mut chat = AsyncChat::new(Relay {
+            line: Vec::new(),
+            others: others.clone(),
+        });
         chat.set_terminator(b"\n").unwrap();
-        let h = map
-            .add(Relay {
-                chat,
-                line: Vec::new(),
-                others: others.clone(),
-            })
-            .unwrap();
+        let h = map.add(chan, chat).unwrap();
         others.borrow_mut().push(h);
         peer.set_read_timeout(Some(LIMIT)).unwrap();
         peers.push(peer);
@@ -753,6 +735,8 @@ fn push_into_another_channel_during_a_read_is_sent() {
         io::ErrorKind::WouldBlock,
         "nothing goes back to the sender"
     );
+    // The handles form a cycle through `others`: break it.
+    others.borrow_mut().clear();
 }
 
 fn peers_have(peers: &[TcpStream], n: usize) -> bool {
@@ -776,39 +760,56 @@ impl Producer for Broken {
 
 #[test]
 fn a_failing_producer_reaches_handle_error() {
-    let (chan, _peer) = channel_pair();
+    // Through `with`: push sends at once, as from a handler, and keeps the failure
+    // for the loop, which hands it to handle_error.
+    let (chan, mut peer) = channel_pair();
     let map = Map::new().unwrap();
     let seen = Shared::default();
-    let h = map.add(Upper::new(chan, seen.clone(), None)).unwrap();
-    // Outside the loop: push tries to send at once, and keeps the failure for the loop.
-    h.borrow_mut().chat.push(b"before\n");
-    h.borrow_mut().chat.push_with_producer(Broken);
+    let h = map.add(chan, Upper::new(seen.clone(), None)).unwrap();
+    h.with(|c, cx| {
+        let (_, mut chat) = c.chat(cx);
+        chat.push(b"before\n");
+        chat.push_with_producer(Broken);
+    })
+    .expect("the channel is idle");
+    run_until(&map, LIMIT, || map.is_empty());
+    assert_eq!(seen.borrow().errors, ["disk on fire"]);
+    peer.set_read_timeout(Some(LIMIT)).unwrap();
+    let mut got = Vec::new();
+    peer.read_to_end(&mut got).unwrap();
+    assert_eq!(got, b"before\n", "what came before the producer was sent");
+
+    // Through `borrow_mut`: queued, and the failure comes from the loop's write.
+    let (chan, _peer) = channel_pair();
+    let seen = Shared::default();
+    let h = map.add(chan, Upper::new(seen.clone(), None)).unwrap();
+    h.borrow_mut().push(b"before\n");
+    h.borrow_mut().push_with_producer(Broken);
     run_until(&map, LIMIT, || map.is_empty());
     assert_eq!(seen.borrow().errors, ["disk on fire"]);
 }
 
 /// Drops everything when it sees "DISCARD".
 struct Discarder {
-    chat: AsyncChat,
     line: Vec<u8>,
     lines: Vec<Vec<u8>>,
 }
 
-impl AsyncChatHandler for Discarder {
-    fn chat(&self) -> &AsyncChat {
-        &self.chat
-    }
-    fn chat_mut(&mut self) -> &mut AsyncChat {
-        &mut self.chat
-    }
-    fn collect_incoming_data(&mut self, data: &[u8]) {
+impl ChatHandler for Discarder {
+    fn collect_incoming_data(&mut self, _chat: &mut Chat<'_, '_>, data: &[u8]) {
         self.line.extend_from_slice(data);
     }
-    fn found_terminator(&mut self) -> Result<()> {
+    fn found_terminator(&mut self, chat: &mut Chat<'_, '_>) -> Result<()> {
         let line = std::mem::take(&mut self.line);
-        self.chat.push(b"queued\n");
+        // Sent at once (or, coalescing, held back and sent before the discard).
+        chat.push(b"queued\n");
         if line == b"DISCARD" {
-            self.chat.discard_buffers();
+            if !chat.state().coalesce() {
+                // Queued without sending: the discard drops it.
+                chat.state_mut().push(b"held back\n");
+                assert!(chat.has_output());
+            }
+            chat.discard_buffers();
         }
         self.lines.push(line);
         Ok(())
@@ -817,46 +818,57 @@ impl AsyncChatHandler for Discarder {
 
 #[test]
 fn discard_buffers_in_found_terminator_drops_the_rest() {
+    discard_buffers_drops_the_rest(false);
+}
+
+/// With replies to pipelined lines coalesced, what was pushed before the discard is
+/// still delivered, as Python's immediate pushes were.
+#[test]
+fn discard_buffers_delivers_coalesced_pushes_first() {
+    discard_buffers_drops_the_rest(true);
+}
+
+fn discard_buffers_drops_the_rest(coalesce: bool) {
     let (chan, mut peer) = channel_pair();
     peer.write_all(b"a\nDISCARD\nb\nc\n").unwrap();
     let map = Map::new().unwrap();
-    let mut chat = AsyncChat::new(chan);
+    let mut chat = AsyncChat::new(Discarder {
+        line: Vec::new(),
+        lines: Vec::new(),
+    });
+    chat.state_mut().set_coalesce(coalesce);
     chat.set_terminator(b"\n").unwrap();
-    let h = map
-        .add(Discarder {
-            chat,
-            line: Vec::new(),
-            lines: Vec::new(),
-        })
-        .unwrap();
-    run_until(&map, LIMIT, || !h.borrow().lines.is_empty());
+    let h = map.add(chan, chat).unwrap();
+    run_until(&map, LIMIT, || !h.borrow().handler.lines.is_empty());
     map.run(Some(Duration::from_millis(10)), Some(5)).unwrap();
     let d = h.borrow();
-    assert_eq!(d.lines, lines(&[b"a", b"DISCARD"]));
-    assert!(!d.chat.has_output(), "output was discarded too");
+    assert_eq!(d.handler.lines, lines(&[b"a", b"DISCARD"]));
+    assert!(!d.state().has_output(), "output was discarded too");
     drop(d);
     // Later input is handled again.
     peer.write_all(b"d\n").unwrap();
-    run_until(&map, LIMIT, || h.borrow().lines.len() == 3);
+    run_until(&map, LIMIT, || h.borrow().handler.lines.len() == 3);
     peer.set_read_timeout(Some(LIMIT)).unwrap();
-    assert_eq!(read_exactly(&mut peer, 7), b"queued\n");
+    // 0.2: push sends at once, so the replies to "a" and "DISCARD" went out before
+    // the discard; nothing for "b" and "c" (the rest of that read was dropped), nor
+    // what was only queued; then the reply to "d".
+    assert_eq!(read_exactly(&mut peer, 21), b"queued\nqueued\nqueued\n");
+    assert!(nothing_to_read(&peer), "the held-back output was dropped");
 }
 
 #[test]
 fn writable_while_connecting_or_queued() {
     let (listener, addr) = std_listener();
-    let mut c = EchoClient::connect(b"\n", addr);
-    assert!(AsyncChatHandler::writable(&mut c), "connecting");
+    let c = Client::connect(b"\n", addr);
     let map = Map::new().unwrap();
-    let h = map.add(c).unwrap();
+    let h = map.add(c.chan, c.chat).unwrap();
+    // The predicates need a context: ask through the handle, before the loop ran.
+    assert!(h.with(Dispatcher::writable).unwrap(), "connecting");
     let (_conn, _) = listener.accept().unwrap();
-    run_until(&map, LIMIT, || h.borrow().chat.channel().connected);
-    assert!(!Dispatcher::writable(&mut *h.borrow_mut()), "idle");
-    h.borrow_mut().chat.close_when_done();
-    assert!(
-        Dispatcher::writable(&mut *h.borrow_mut()),
-        "close marker queued"
-    );
+    run_until(&map, LIMIT, || h.channel().connected);
+    assert!(!h.with(Dispatcher::writable).unwrap(), "idle");
+    h.borrow_mut().close_when_done();
+    assert!(h.with(Dispatcher::writable).unwrap(), "close marker queued");
     run_until(&map, LIMIT, || map.is_empty());
 }
 
@@ -864,13 +876,18 @@ fn writable_while_connecting_or_queued() {
 /// sent anywhere.
 #[test]
 fn refused_connect_goes_to_handle_error() {
-    let mut c = EchoClient::connect(b"\n", refused_address());
+    let mut c = Client::connect(b"\n", refused_address());
     c.chat.push(b"hello\n");
     let map = Map::new().unwrap();
-    let h = map.add(c).unwrap();
+    let h = map.add(c.chan, c.chat).unwrap();
     run_until(&map, LIMIT, || map.is_empty());
-    assert_eq!(h.borrow().errors.len(), 1, "{:?}", h.borrow().errors);
-    assert!(!h.borrow().chat.has_output(), "close drops the queue");
+    assert_eq!(
+        h.borrow().handler.errors.len(),
+        1,
+        "{:?}",
+        h.borrow().handler.errors
+    );
+    assert!(!h.borrow().state().has_output(), "close drops the queue");
 }
 
 // ---------------------------------------------------------------------------
@@ -892,27 +909,20 @@ fn note_data(events: &mut Vec<Ev>, data: &[u8]) {
 }
 
 struct Recording {
-    chat: AsyncChat,
     events: Vec<Ev>,
     script: Vec<Terminator>,
     found: usize,
 }
 
-impl AsyncChatHandler for Recording {
-    fn chat(&self) -> &AsyncChat {
-        &self.chat
-    }
-    fn chat_mut(&mut self) -> &mut AsyncChat {
-        &mut self.chat
-    }
-    fn collect_incoming_data(&mut self, data: &[u8]) {
+impl ChatHandler for Recording {
+    fn collect_incoming_data(&mut self, _chat: &mut Chat<'_, '_>, data: &[u8]) {
         note_data(&mut self.events, data);
     }
-    fn found_terminator(&mut self) -> Result<()> {
+    fn found_terminator(&mut self, chat: &mut Chat<'_, '_>) -> Result<()> {
         self.events.push(Ev::Found);
         self.found += 1;
         let next = self.script[self.found % self.script.len()].clone();
-        self.chat.set_terminator(next)
+        chat.set_terminator(next)
     }
 }
 
@@ -962,39 +972,31 @@ mod property {
             let (chan, mut peer) = channel_pair();
             peer.write_all(&input).unwrap();
             peer.shutdown(Shutdown::Write).unwrap();
-            let mut chat = AsyncChat::new(chan);
+            let mut chat = AsyncChat::new(Recording { events: Vec::new(), script: script.clone(), found: 0 });
             chat.set_terminator(script[0].clone()).unwrap();
-            chat.ac_in_buffer_size = in_size;
+            chat.state_mut().ac_in_buffer_size = in_size;
             let map = Map::new().unwrap();
-            let h = map.add(Recording { chat, events: Vec::new(), script: script.clone(), found: 0 }).unwrap();
+            let h = map.add(chan, chat).unwrap();
             // The peer's end of stream closes the channel once everything was read.
             run_until(&map, LIMIT, || map.is_empty());
-            prop_assert_eq!(&h.borrow().events, &reference(&input, &script));
+            prop_assert_eq!(&h.borrow().handler.events, &reference(&input, &script));
         }
     }
 }
 
-/// Runs a script on its channel when a line arrives (so that what the script pushes
-/// is queued, not sent, until the read has been handled).
+/// Runs a script on its channel when a line arrives (inside the read, where 0.2's
+/// `push` sends at once).
 struct Scripted {
-    chat: AsyncChat,
     script: Option<Script>,
 }
 
-type Script = Box<dyn FnOnce(&mut AsyncChat)>;
+type Script = Box<dyn FnOnce(&mut Chat<'_, '_>)>;
 
-impl AsyncChatHandler for Scripted {
-    fn chat(&self) -> &AsyncChat {
-        &self.chat
-    }
-    fn chat_mut(&mut self) -> &mut AsyncChat {
-        &mut self.chat
-    }
-    fn collect_incoming_data(&mut self, _data: &[u8]) {}
-    fn found_terminator(&mut self) -> Result<()> {
+impl ChatHandler for Scripted {
+    fn collect_incoming_data(&mut self, _chat: &mut Chat<'_, '_>, _data: &[u8]) {}
+    fn found_terminator(&mut self, chat: &mut Chat<'_, '_>) -> Result<()> {
         if let Some(script) = self.script.take() {
-            script(&mut self.chat);
-            assert!(self.chat.has_output(), "nothing is sent during the read");
+            script(chat);
         }
         Ok(())
     }
@@ -1008,12 +1010,7 @@ fn output_keeps_fifo_order_across_buffers_and_producers() {
     for out_size in [1, 3, 65536] {
         let (chan, mut peer) = channel_pair();
         peer.write_all(b"go\n").unwrap();
-        let reader = thread::spawn(move || {
-            peer.set_read_timeout(Some(LIMIT)).unwrap();
-            let mut got = Vec::new();
-            peer.read_to_end(&mut got).unwrap();
-            got
-        });
+        let reader = read_all_in_a_thread(peer);
         let mut expected = Vec::new();
         for i in 0..300 {
             expected.extend_from_slice(format!("<{i}>").as_bytes());
@@ -1024,10 +1021,13 @@ fn output_keeps_fifo_order_across_buffers_and_producers() {
                 expected.extend_from_slice(format!("r{i}").as_bytes());
             }
         }
-        let script = move |chat: &mut AsyncChat| {
-            chat.ac_out_buffer_size = out_size;
+        let script = move |chat: &mut Chat<'_, '_>| {
+            chat.state_mut().ac_out_buffer_size = out_size;
+            let mut pushed = 0;
             for i in 0..300 {
-                chat.push(format!("<{i}>"));
+                let item = format!("<{i}>");
+                pushed += item.len();
+                chat.push(item);
                 if i % 7 == 0 {
                     chat.push_with_producer(simple_producer(format!("p{i}"), 1));
                 }
@@ -1036,22 +1036,514 @@ fn output_keeps_fifo_order_across_buffers_and_producers() {
                     chat.push_with_producer(ReadProducer::new(Cursor::new(format!("r{i}")), 2));
                 }
             }
+            // 0.1 sent nothing during the read; 0.2's push sends at once.
+            assert!(
+                chat.pending_bytes() < pushed,
+                "push sends during the read: {} of {pushed} bytes still queued",
+                chat.pending_bytes()
+            );
             chat.close_when_done();
             chat.push(b"after the close marker: never sent");
         };
-        let mut chat = AsyncChat::new(chan);
+        let mut chat = AsyncChat::new(Scripted {
+            script: Some(Box::new(script)),
+        });
         chat.set_terminator(b"\n").unwrap();
         let map = Map::new().unwrap();
-        map.add(Scripted {
-            chat,
-            script: Some(Box::new(script)),
-        })
-        .unwrap();
+        map.add(chan, chat).unwrap();
         run_until(&map, LIMIT, || map.is_empty());
         assert_eq!(
             String::from_utf8(reader.join().unwrap()).unwrap(),
             String::from_utf8(expected).unwrap(),
             "ac_out_buffer_size {out_size}"
         );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Python's timing of push: it sends at once (push calls initiate_send), so a reply
+// is on the wire before whatever the handler does next.
+
+/// Pushes "bye", `close_when_done`, then pushes again in the same handler.
+struct LateTalker;
+
+impl ChatHandler for LateTalker {
+    fn collect_incoming_data(&mut self, _chat: &mut Chat<'_, '_>, _data: &[u8]) {}
+    fn found_terminator(&mut self, chat: &mut Chat<'_, '_>) -> Result<()> {
+        chat.push(b"bye\r\n");
+        chat.close_when_done();
+        chat.push(b"late\r\n");
+        Ok(())
+    }
+}
+
+/// Python: `close_when_done` appends the marker; the next `push` calls
+/// `initiate_send`, which sends "bye", reaches the marker and calls `handle_close`
+/// at once, so "late" is never sent. Nothing queued after the marker may go out.
+#[test]
+fn push_after_close_when_done_in_the_same_handler_is_never_sent() {
+    let (chan, mut peer) = channel_pair();
+    peer.set_read_timeout(Some(LIMIT)).unwrap();
+    let mut chat = AsyncChat::new(LateTalker);
+    chat.set_terminator(b"\n").unwrap();
+    let map = Map::new().unwrap();
+    map.add(chan, chat).unwrap();
+    peer.write_all(b"QUIT\n").unwrap();
+    run_until(&map, LIMIT, || map.is_empty());
+    let mut got = Vec::new();
+    peer.read_to_end(&mut got).unwrap();
+    assert_eq!(String::from_utf8_lossy(&got), "bye\r\n");
+}
+
+/// Python's ftplib test server, `cmd_quit`: `self.push('221 ...'); self.close()`.
+/// With `graceful`, `close_when_done` instead of `close`.
+struct Quitter {
+    line: Vec<u8>,
+    reply: Vec<u8>,
+    graceful: bool,
+    /// How many bytes of the reply the socket had taken when `close` ran.
+    taken: Shared<Option<usize>>,
+}
+
+impl Quitter {
+    fn new(reply: Vec<u8>, graceful: bool) -> (AsyncChat<Quitter>, Shared<Option<usize>>) {
+        let taken = Shared::default();
+        let mut chat = AsyncChat::new(Quitter {
+            line: Vec::new(),
+            reply,
+            graceful,
+            taken: taken.clone(),
+        });
+        chat.set_terminator(b"\r\n").unwrap();
+        (chat, taken)
+    }
+}
+
+impl ChatHandler for Quitter {
+    fn collect_incoming_data(&mut self, _chat: &mut Chat<'_, '_>, data: &[u8]) {
+        self.line.extend_from_slice(data);
+    }
+    fn found_terminator(&mut self, chat: &mut Chat<'_, '_>) -> Result<()> {
+        let line = std::mem::take(&mut self.line);
+        if line == b"QUIT" {
+            chat.push(&self.reply);
+            *self.taken.borrow_mut() = Some(self.reply.len() - chat.pending_bytes());
+            if self.graceful {
+                chat.close_when_done();
+            } else {
+                chat.close();
+            }
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn push_then_close_in_found_terminator_delivers_the_reply() {
+    let (chan, mut client) = channel_pair();
+    client.set_read_timeout(Some(LIMIT)).unwrap();
+    let (chat, taken) = Quitter::new(b"221 bye\r\n".to_vec(), false);
+    let map = Map::new().unwrap();
+    map.add(chan, chat).unwrap();
+    client.write_all(b"QUIT\r\n").unwrap();
+    run_until(&map, LIMIT, || map.is_empty());
+    assert_eq!(*taken.borrow(), Some(9), "the socket took the whole reply");
+    let mut line = [0; 9];
+    client.read_exact(&mut line).unwrap();
+    assert_eq!(&line, b"221 bye\r\n");
+    assert_eq!(client.read(&mut [0; 16]).unwrap(), 0, "then end of stream");
+}
+
+/// A connected pair whose kernel buffers are small (server's send buffer, client's
+/// receive buffer), so a large reply does not fit at once.
+fn small_buffer_pair() -> (Channel, TcpStream) {
+    let (listener, addr) = std_listener();
+    let client = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    client.set_recv_buffer_size(4096).unwrap();
+    client.connect(&SockAddr::from(addr)).unwrap();
+    let (server, _) = listener.accept().unwrap();
+    let server = Socket::from(server);
+    server.set_send_buffer_size(4096).unwrap();
+    (
+        Channel::from_socket(server).unwrap(),
+        TcpStream::from(client),
+    )
+}
+
+/// A reply larger than the socket takes at once, then `close`: the peer gets exactly
+/// what the socket had taken, and nothing after it. Python does the same: `push`
+/// sends what `send` takes, and `close` drops the rest of `producer_fifo`. To have
+/// the whole reply delivered, use `close_when_done` (next test).
+#[test]
+fn push_then_close_delivers_what_the_socket_took() {
+    let (chan, client) = small_buffer_pair();
+    let reply = pattern(1024 * 1024);
+    let (chat, taken) = Quitter::new(reply.clone(), false);
+    let map = Map::new().unwrap();
+    map.add(chan, chat).unwrap();
+    (&client).write_all(b"QUIT\r\n").unwrap();
+    // The client does not read until the server has closed: the socket takes only
+    // what fits in the kernel's buffers.
+    run_until(&map, LIMIT, || map.is_empty());
+    let taken = taken.borrow().expect("QUIT was handled");
+    assert!(
+        taken > 0 && taken < reply.len(),
+        "the socket took part of the reply: {taken} of {}",
+        reply.len()
+    );
+    let got = read_all_in_a_thread(client).join().unwrap();
+    assert_eq!(
+        got.len(),
+        taken,
+        "exactly what the socket took (of {})",
+        reply.len()
+    );
+    assert!(
+        got[..] == reply[..taken],
+        "a prefix of the reply, uncorrupted"
+    );
+}
+
+#[test]
+fn push_then_close_when_done_delivers_a_large_reply_whole() {
+    let (chan, client) = small_buffer_pair();
+    let reply = pattern(1024 * 1024);
+    let (chat, _taken) = Quitter::new(reply.clone(), true);
+    let map = Map::new().unwrap();
+    map.add(chan, chat).unwrap();
+    (&client).write_all(b"QUIT\r\n").unwrap();
+    let reader = read_all_in_a_thread(client);
+    run_until(&map, LIMIT, || map.is_empty());
+    let got = reader.join().unwrap();
+    assert_eq!(got.len(), reply.len());
+    assert!(
+        got == reply,
+        "the whole reply, uncorrupted, then end of stream"
+    );
+}
+
+/// What the PASV handler saw of its own accept.
+#[derive(Debug)]
+struct PasvOutcome {
+    accepted: std::result::Result<(), String>,
+    waited: Duration,
+}
+
+/// Python's ftplib test server, `cmd_pasv`: bind a data listener, push "227 ..." with
+/// its port, then block in `accept()` until the client connects. Only works because
+/// the reply is on the wire before the accept.
+struct Pasv {
+    line: Vec<u8>,
+    outcome: Shared<Option<PasvOutcome>>,
+}
+
+const PASV_GUARD: Duration = Duration::from_secs(5);
+
+impl ChatHandler for Pasv {
+    fn collect_incoming_data(&mut self, _chat: &mut Chat<'_, '_>, data: &[u8]) {
+        self.line.extend_from_slice(data);
+    }
+    fn found_terminator(&mut self, chat: &mut Chat<'_, '_>) -> Result<()> {
+        let line = std::mem::take(&mut self.line);
+        if line != b"PASV" {
+            return Ok(());
+        }
+        let listener = TcpListener::bind(any_local_address())?;
+        let port = listener.local_addr()?.port();
+        chat.push(format!("227 port={port}\r\n"));
+        // Block in accept, as Python's handler does; polled, so a lost reply fails
+        // the test after PASV_GUARD instead of hanging it.
+        listener.set_nonblocking(true)?;
+        let start = Instant::now();
+        let accepted = loop {
+            match listener.accept() {
+                Ok((mut conn, _)) => {
+                    conn.set_nonblocking(false)?;
+                    conn.write_all(b"data over the data connection")?;
+                    break Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if start.elapsed() > PASV_GUARD {
+                        break Err("accept timed out: the 227 reply was not sent".to_string());
+                    }
+                    thread::sleep(Duration::from_millis(1));
+                }
+                Err(e) => break Err(e.to_string()),
+            }
+        };
+        let waited = start.elapsed();
+        chat.push(b"226 done\r\n");
+        *self.outcome.borrow_mut() = Some(PasvOutcome { accepted, waited });
+        Ok(())
+    }
+}
+
+#[test]
+fn push_then_blocking_accept_in_the_same_handler() {
+    let (chan, control) = channel_pair();
+    let outcome = Shared::default();
+    let mut chat = AsyncChat::new(Pasv {
+        line: Vec::new(),
+        outcome: outcome.clone(),
+    });
+    chat.set_terminator(b"\r\n").unwrap();
+    let map = Map::new().unwrap();
+    map.add(chan, chat).unwrap();
+
+    let client = thread::spawn(move || -> io::Result<(String, Vec<u8>, String)> {
+        control.set_read_timeout(Some(LIMIT))?;
+        (&control).write_all(b"PASV\r\n")?;
+        let mut reader = BufReader::new(&control);
+        let mut reply = String::new();
+        reader.read_line(&mut reply)?;
+        let port: u16 = reply
+            .trim_end()
+            .strip_prefix("227 port=")
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(|| io::Error::other(format!("bad reply {reply:?}")))?;
+        let mut data = TcpStream::connect(("127.0.0.1", port))?;
+        data.set_read_timeout(Some(LIMIT))?;
+        let mut payload = Vec::new();
+        data.read_to_end(&mut payload)?;
+        let mut done = String::new();
+        reader.read_line(&mut done)?;
+        Ok((reply, payload, done))
+    });
+
+    let start = Instant::now();
+    run_until(&map, LIMIT, || outcome.borrow().is_some());
+    let elapsed = start.elapsed();
+    let outcome = outcome.borrow_mut().take().unwrap();
+    assert_eq!(outcome.accepted, Ok(()), "{outcome:?}");
+    assert!(outcome.waited < PASV_GUARD, "{outcome:?}");
+    assert!(elapsed < PASV_GUARD, "took {elapsed:?}");
+
+    let (reply, payload, done) = client.join().unwrap().unwrap();
+    assert!(
+        reply.starts_with("227 port=") && reply.ends_with("\r\n"),
+        "{reply:?}"
+    );
+    assert_eq!(payload, b"data over the data connection");
+    assert_eq!(done, "226 done\r\n");
+}
+
+/// A chat that does nothing with its input.
+struct Sink;
+
+impl ChatHandler for Sink {
+    fn collect_incoming_data(&mut self, _chat: &mut Chat<'_, '_>, _data: &[u8]) {}
+    fn found_terminator(&mut self, _chat: &mut Chat<'_, '_>) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// What `Forwarder` saw while its own handler was running.
+#[derive(Debug, Default, PartialEq)]
+struct Forwarded {
+    /// `with` on the target ran (it was idle).
+    target_ran: bool,
+    /// Bytes still queued on the target right after the push.
+    target_pending: usize,
+    /// `with` on the forwarder's own handle ran: it must not (it is busy).
+    own_ran: bool,
+    /// What the target's peer read, inside this handler, with the loop not running.
+    peer_read: Vec<u8>,
+}
+
+/// Pushes each line into another chat channel through `Handle::with`.
+struct Forwarder {
+    line: Vec<u8>,
+    target: Handle<AsyncChat<Sink>>,
+    target_peer: TcpStream,
+    seen: Shared<Vec<Forwarded>>,
+}
+
+impl ChatHandler for Forwarder {
+    fn collect_incoming_data(&mut self, _chat: &mut Chat<'_, '_>, data: &[u8]) {
+        self.line.extend_from_slice(data);
+    }
+    fn found_terminator(&mut self, chat: &mut Chat<'_, '_>) -> Result<()> {
+        let mut line = std::mem::take(&mut self.line);
+        line.push(b'\n');
+        let pending = self.target.with(|c, cx| {
+            let (_, mut chat) = c.chat(cx);
+            chat.push(&line);
+            chat.pending_bytes()
+        });
+        let me = chat.handle::<AsyncChat<Forwarder>>().expect("own type");
+        let own_ran = me.with(|_, _| ()).is_some();
+        // Still inside this handler: the loop cannot have sent anything since.
+        let mut peer_read = vec![0; line.len()];
+        self.target_peer.read_exact(&mut peer_read)?;
+        self.seen.borrow_mut().push(Forwarded {
+            target_ran: pending.is_some(),
+            target_pending: pending.unwrap_or(usize::MAX),
+            own_ran,
+            peer_read,
+        });
+        Ok(())
+    }
+}
+
+#[test]
+fn push_from_another_channel_via_handle_with_sends_at_once() {
+    let map = Map::new().unwrap();
+    let (target_chan, target_peer) = channel_pair();
+    target_peer.set_read_timeout(Some(LIMIT)).unwrap();
+    let target = map.add(target_chan, AsyncChat::new(Sink)).unwrap();
+
+    let (chan, mut peer) = channel_pair();
+    let seen = Shared::default();
+    let mut chat = AsyncChat::new(Forwarder {
+        line: Vec::new(),
+        target: target.clone(),
+        target_peer: target_peer.try_clone().unwrap(),
+        seen: seen.clone(),
+    });
+    chat.set_terminator(b"\n").unwrap();
+    map.add(chan, chat).unwrap();
+
+    // From another channel's handler.
+    peer.write_all(b"hello\nworld\n").unwrap();
+    run_until(&map, LIMIT, || seen.borrow().len() == 2);
+    assert_eq!(
+        *seen.borrow(),
+        [
+            Forwarded {
+                target_ran: true,
+                target_pending: 0,
+                own_ran: false,
+                peer_read: b"hello\n".to_vec(),
+            },
+            Forwarded {
+                target_ran: true,
+                target_pending: 0,
+                own_ran: false,
+                peer_read: b"world\n".to_vec(),
+            },
+        ]
+    );
+    assert!(nothing_to_read(&target_peer));
+
+    // From outside the loop: sent before the loop runs again.
+    let mut target_peer = target_peer;
+    target
+        .with(|c, cx| c.chat(cx).1.push(b"outside\n"))
+        .expect("the target is idle");
+    assert_eq!(read_exactly(&mut target_peer, 8), b"outside\n");
+    assert!(!target.borrow().state().has_output());
+
+    // Whereas `borrow_mut().push` only queues: the loop's next pass sends it.
+    target.borrow_mut().push(b"queued\n");
+    assert!(
+        nothing_to_read(&target_peer),
+        "not sent before the loop runs"
+    );
+    assert_eq!(target.borrow().state().pending_bytes(), 7);
+    run_until(&map, LIMIT, || !target.borrow().state().has_output());
+    assert_eq!(read_exactly(&mut target_peer, 7), b"queued\n");
+
+    map.close_channel(target.id());
+    drop(peer);
+    run_until(&map, LIMIT, || map.is_empty());
+}
+
+/// Overrides only `handle_read`: no `collect_incoming_data`, no `found_terminator`.
+struct RawUpper;
+
+impl ChatHandler for RawUpper {
+    fn handle_read(&mut self, chat: &mut Chat<'_, '_>) -> Result<()> {
+        let data = chat.recv(4096)?;
+        chat.push(data.to_ascii_uppercase());
+        Ok(())
+    }
+}
+
+#[test]
+fn a_handler_overriding_only_handle_read_works() {
+    let (chan, mut peer) = channel_pair();
+    peer.set_read_timeout(Some(LIMIT)).unwrap();
+    let mut chat = AsyncChat::new(RawUpper);
+    // The terminator is the default handle_read's business: ignored here.
+    chat.set_terminator(b"\n").unwrap();
+    let map = Map::new().unwrap();
+    let h = map.add(chan, chat).unwrap();
+    peer.write_all(b"a\nb").unwrap();
+    run_until(&map, LIMIT, || {
+        !nothing_to_read(&peer) && !h.borrow().state().has_output()
+    });
+    let mut got = Vec::new();
+    while got.len() < 3 {
+        let mut buf = [0; 16];
+        let n = peer.read(&mut buf).unwrap();
+        assert!(n > 0);
+        got.extend_from_slice(&buf[..n]);
+        if got.len() < 3 {
+            map.poll(Some(Duration::from_millis(10))).unwrap();
+        }
+    }
+    assert_eq!(got, b"A\nB");
+    assert!(h.is_open());
+    peer.shutdown(Shutdown::Write).unwrap();
+    run_until(&map, LIMIT, || map.is_empty());
+}
+
+/// Defines neither `collect_incoming_data` nor `found_terminator`, and keeps the
+/// default `handle_read`: only `handle_error`, to see what reaches it.
+struct Incomplete {
+    errors: Shared<Vec<Error>>,
+}
+
+impl ChatHandler for Incomplete {
+    fn handle_error(&mut self, chat: &mut Chat<'_, '_>, err: Error) {
+        self.errors.borrow_mut().push(err);
+        chat.close();
+    }
+}
+
+/// Defines nothing at all.
+struct Bare;
+
+impl ChatHandler for Bare {}
+
+#[test]
+fn a_handler_without_the_data_methods_gets_not_implemented_and_is_closed() {
+    // Data before the terminator: collect_incoming_data is missing.
+    // Only a terminator: found_terminator is missing.
+    for (input, missing) in [
+        (&b"data\n"[..], "collect_incoming_data"),
+        (&b"\n"[..], "found_terminator"),
+    ] {
+        let (chan, mut peer) = channel_pair();
+        let errors = Shared::default();
+        let mut chat = AsyncChat::new(Incomplete {
+            errors: errors.clone(),
+        });
+        chat.set_terminator(b"\n").unwrap();
+        let map = Map::new().unwrap();
+        let h = map.add(chan, chat).unwrap();
+        peer.write_all(input).unwrap();
+        run_until(&map, LIMIT, || map.is_empty());
+        let errors = errors.borrow();
+        assert_eq!(errors.len(), 1, "{input:?}: {errors:?}");
+        assert!(
+            matches!(errors[0], Error::NotImplemented(name) if name == missing),
+            "{input:?}: {errors:?}"
+        );
+        assert!(!h.is_open());
+    }
+
+    // With the default handle_error too: closed all the same.
+    let (chan, mut peer) = channel_pair();
+    peer.set_read_timeout(Some(LIMIT)).unwrap();
+    let map = Map::new().unwrap();
+    let h = map.add(chan, AsyncChat::new(Bare)).unwrap();
+    peer.write_all(b"anything").unwrap();
+    run_until(&map, LIMIT, || map.is_empty());
+    assert!(!h.is_open());
+    let mut rest = Vec::new();
+    match peer.read_to_end(&mut rest) {
+        Ok(_) => assert!(rest.is_empty()),
+        Err(e) => assert_eq!(e.kind(), io::ErrorKind::ConnectionReset),
     }
 }

@@ -197,10 +197,9 @@ fn fetch(
     let sink = outcomes.clone();
     let client = HttpClient::new(origin, requests, move |req, res| {
         sink.borrow_mut().push((req, res))
-    })
-    .unwrap();
+    });
     let map = Map::new().unwrap();
-    let client = map.add(tweak(client)).unwrap();
+    let client = tweak(client).start(&map).unwrap();
     run_until(&map, LIMIT, || map.is_empty());
     assert!(client.borrow().is_finished());
     let connections = client.borrow().connections();
@@ -500,14 +499,13 @@ fn a_connect_that_fails_during_the_call_fails_every_request_from_the_loop() {
         asyncore::SockAddr::unix(&path).unwrap(),
         gets(&["/a", "/b"]),
         move |req, res| sink.borrow_mut().push((req, res)),
-    )
-    .unwrap();
+    );
+    let map = Map::new().unwrap();
+    client.start(&map).unwrap();
     assert!(
         outcomes.borrow().is_empty(),
         "nothing is reported before the loop runs"
     );
-    let map = Map::new().unwrap();
-    map.add(client).unwrap();
     run_until(&map, LIMIT, || map.is_empty());
     let out = outcomes.take();
     assert_eq!(out.len(), 2);
@@ -554,9 +552,10 @@ fn many_clients_share_one_source_in_one_loop() {
             server.addr,
             std::iter::from_fn(move || src.borrow_mut().next()),
             move |req, r| res.borrow_mut()[req.tag] = Some(r.unwrap().body),
-        )
-        .unwrap();
-        clients.push(map.add(client).unwrap());
+        );
+        let mut client = client;
+        let chan = client.connect().unwrap();
+        clients.push(map.add(chan, client).unwrap());
     }
     run_until(&map, LIMIT, || map.is_empty());
     for (i, r) in results.borrow().iter().enumerate() {

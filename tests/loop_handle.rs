@@ -11,7 +11,7 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use asyncore::{Channel, ChannelId, Dispatcher, LoopHandle, Map, Result, Tasks};
+use asyncore::{ChannelId, Cx, Dispatcher, LoopHandle, Map, Result, Tasks};
 use util::*;
 
 const LIMIT: Duration = Duration::from_secs(20);
@@ -31,8 +31,8 @@ fn handles_and_ids_can_cross_threads() {
 fn busy_map() -> Map {
     let map = Map::new().unwrap();
     let (chan, _) = listening_channel();
-    let (rec, _) = Recorder::new(chan);
-    map.add(rec).unwrap();
+    let (rec, _) = Recorder::new();
+    map.add(chan, rec).unwrap();
     map
 }
 
@@ -162,9 +162,9 @@ fn a_closure_submitted_before_the_loop_runs_in_its_first_pass() {
     let remote = map.loop_handle().unwrap();
     let ran = Arc::new(AtomicUsize::new(0));
     let r = ran.clone();
-    remote.call(move |_| {
+    assert!(remote.call(move |_| {
         r.fetch_add(1, Ordering::SeqCst);
-    });
+    }));
     assert_eq!(ran.load(Ordering::SeqCst), 0, "not before a loop runs");
     asyncore::loop_(Some(Duration::from_secs(60)), false, Some(&map), Some(1)).unwrap();
     assert_eq!(ran.load(Ordering::SeqCst), 1);
@@ -177,11 +177,11 @@ fn a_panicking_closure_does_not_stop_the_loop() {
     let map = busy_map();
     let remote = map.loop_handle().unwrap();
     let ran = Arc::new(AtomicUsize::new(0));
-    remote.call(|_| panic!("closure boom"));
+    assert!(remote.call(|_| panic!("closure boom")));
     let r = ran.clone();
-    remote.call(move |_| {
+    assert!(remote.call(move |_| {
         r.fetch_add(1, Ordering::SeqCst);
-    });
+    }));
     remote.exit();
     run_until_exit(&map);
     assert_eq!(ran.load(Ordering::SeqCst), 1);
@@ -189,25 +189,18 @@ fn a_panicking_closure_does_not_stop_the_loop() {
 
 /// Sends whatever is pushed into `out`.
 struct Sender {
-    chan: Channel,
     out: Vec<u8>,
 }
 
 impl Dispatcher for Sender {
-    fn channel(&self) -> &Channel {
-        &self.chan
-    }
-    fn channel_mut(&mut self) -> &mut Channel {
-        &mut self.chan
-    }
-    fn readable(&mut self) -> bool {
+    fn readable(&mut self, _cx: &mut Cx<'_>) -> bool {
         false
     }
-    fn writable(&mut self) -> bool {
+    fn writable(&mut self, _cx: &mut Cx<'_>) -> bool {
         !self.out.is_empty()
     }
-    fn handle_write(&mut self) -> Result<()> {
-        let n = self.chan.send(&self.out)?;
+    fn handle_write(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+        let n = cx.send(&self.out)?;
         self.out.drain(..n);
         Ok(())
     }
@@ -217,14 +210,10 @@ impl Dispatcher for Sender {
 fn a_closure_reaches_a_channel_by_id_and_its_data_goes_out_at_once() {
     let map = Map::new().unwrap();
     let (chan, peer) = channel_pair();
-    let sender = map
-        .add(Sender {
-            chan,
-            out: Vec::new(),
-        })
-        .unwrap();
+    let sender = map.add(chan, Sender { out: Vec::new() }).unwrap();
     let id = sender.id();
-    assert_eq!(sender.borrow().chan.id(), Some(id));
+    // The channel's own view of its id (0.1: `chan.id()`; now `cx.id()` in a context).
+    assert_eq!(sender.with(|_, cx| cx.id()), Some(id));
     assert!(map.get::<Recorder>(id).is_none(), "wrong type: no handle");
     let remote = map.loop_handle().unwrap();
 
@@ -233,18 +222,18 @@ fn a_closure_reaches_a_channel_by_id_and_its_data_goes_out_at_once() {
         peer.set_read_timeout(Some(LIMIT)).unwrap();
         for n in 0..3u8 {
             let line = vec![b'0' + n; 4];
-            remote.call(move |map| {
+            assert!(remote.call(move |map| {
                 let sender = map.get::<Sender>(id).expect("still in the map");
                 sender.borrow_mut().out.extend_from_slice(&line);
-            });
+            }));
             let mut got = [0u8; 4];
             peer.read_exact(&mut got).unwrap();
             assert_eq!(got, [b'0' + n; 4]);
         }
-        remote.call(move |map| {
+        assert!(remote.call(move |map| {
             map.get::<Sender>(id).unwrap().close();
             Tasks::global().clear(); // the watchdog: now the loop can end
-        });
+        }));
         remote
     });
     // The loop waits without a timeout: only the wake-ups move it.
@@ -261,12 +250,7 @@ fn a_closure_reaches_a_channel_by_id_and_its_data_goes_out_at_once() {
 
     // The id stays dead even when a new channel takes the same slot.
     let (chan, _peer) = channel_pair();
-    let newcomer = map
-        .add(Sender {
-            chan,
-            out: Vec::new(),
-        })
-        .unwrap();
+    let newcomer = map.add(chan, Sender { out: Vec::new() }).unwrap();
     assert_ne!(newcomer.id(), id);
     assert!(map.get::<Sender>(id).is_none());
     assert!(map.get::<Sender>(newcomer.id()).is_some());
@@ -290,12 +274,12 @@ fn closures_may_schedule_tasks_on_the_loop_thread() {
     let f = fired.clone();
     let r = remote.clone();
     let t = thread::spawn(move || {
-        r.call(move |_| {
+        assert!(r.call(move |_| {
             // The global tasks of the loop's thread, which `loop_` runs.
             asyncore::call_later(ms(20), move || {
                 f.fetch_add(1, Ordering::SeqCst);
             });
-        });
+        }));
     });
     let deadline = Instant::now() + LIMIT;
     while fired.load(Ordering::SeqCst) == 0 {

@@ -19,10 +19,10 @@ fn eof_behind_data_is_seen_after_a_short_read() {
         peer.write_all(&[b'x'; 200]).unwrap();
         peer.shutdown(Shutdown::Write).unwrap();
         std::thread::sleep(Duration::from_millis(20)); // both are queued
-        let (mut rec, log) = Recorder::new(chan);
+        let (mut rec, log) = Recorder::new();
         rec.read_size = read_size;
         let map = Map::new().unwrap();
-        map.add(rec).unwrap();
+        map.add(chan, rec).unwrap();
         run_until(&map, Duration::from_secs(10), || map.is_empty());
         let log = log.borrow();
         assert_eq!(log.data.len(), 200, "read size {read_size}");
@@ -40,10 +40,10 @@ fn eof_behind_data_is_seen_after_a_half_close_and_small_reads() {
         peer.write_all(&[b'x'; 200]).unwrap();
         peer.shutdown(std::net::Shutdown::Write).unwrap();
         std::thread::sleep(Duration::from_millis(20)); // both are queued
-        let (mut rec, log) = Recorder::new(chan);
+        let (mut rec, log) = Recorder::new();
         rec.read_size = read_size;
         let map = Map::new().unwrap();
-        map.add(rec).unwrap();
+        map.add(chan, rec).unwrap();
         run_until(&map, Duration::from_secs(10), || map.is_empty());
         let log = log.borrow();
         assert_eq!(log.data.len(), 200, "read size {read_size}");
@@ -53,22 +53,15 @@ fn eof_behind_data_is_seen_after_a_half_close_and_small_reads() {
 
 /// Reads one byte per `handle_read`, slowly, so new data arrives mid-drain.
 struct SlowReader {
-    chan: asyncore::Channel,
     got: std::rc::Rc<std::cell::Cell<usize>>,
 }
 
 impl asyncore::Dispatcher for SlowReader {
-    fn channel(&self) -> &asyncore::Channel {
-        &self.chan
-    }
-    fn channel_mut(&mut self) -> &mut asyncore::Channel {
-        &mut self.chan
-    }
-    fn writable(&mut self) -> bool {
+    fn writable(&mut self, _cx: &mut asyncore::Cx<'_>) -> bool {
         false
     }
-    fn handle_read(&mut self) -> asyncore::Result<()> {
-        let d = self.chan.recv(1)?;
+    fn handle_read(&mut self, cx: &mut asyncore::Cx<'_>) -> asyncore::Result<()> {
+        let d = cx.recv(1)?;
         self.got.set(self.got.get() + d.len());
         std::thread::sleep(Duration::from_millis(1));
         Ok(())
@@ -81,11 +74,7 @@ fn slow_reader_gets_everything(before: &[u8], later: &[u8]) {
     peer.write_all(before).unwrap();
     let map = Map::new().unwrap();
     let got = std::rc::Rc::new(std::cell::Cell::new(0));
-    map.add(SlowReader {
-        chan,
-        got: got.clone(),
-    })
-    .unwrap();
+    map.add(chan, SlowReader { got: got.clone() }).unwrap();
     let later = later.to_vec();
     let writer = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(50));
@@ -109,33 +98,26 @@ fn a_slow_reader_does_not_stall_when_data_arrives_mid_drain() {
 /// runs) used to be dropped by the inner pass.
 #[test]
 fn events_for_the_running_channel_survive_a_nested_pass() {
-    use asyncore::{Channel, Dispatcher, Result};
+    use asyncore::{Cx, Dispatcher, Result};
     use std::cell::Cell;
     use std::rc::Rc;
     struct Nested {
-        chan: Channel,
-        map: Map,
         got: Rc<Cell<usize>>,
         nested: bool,
     }
     impl Dispatcher for Nested {
-        fn channel(&self) -> &Channel {
-            &self.chan
-        }
-        fn channel_mut(&mut self) -> &mut Channel {
-            &mut self.chan
-        }
-        fn writable(&mut self) -> bool {
+        fn writable(&mut self, _cx: &mut Cx<'_>) -> bool {
             false
         }
-        fn handle_read(&mut self) -> Result<()> {
-            let d = self.chan.recv(4096)?;
+        fn handle_read(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+            let d = cx.recv(4096)?;
             self.got.set(self.got.get() + d.len());
             if !self.nested {
                 self.nested = true;
+                let map = cx.map().clone();
                 let end = std::time::Instant::now() + Duration::from_millis(300);
                 while std::time::Instant::now() < end {
-                    self.map.poll(Some(Duration::from_millis(20)))?;
+                    map.poll(Some(Duration::from_millis(20)))?;
                 }
             }
             Ok(())
@@ -144,12 +126,13 @@ fn events_for_the_running_channel_survive_a_nested_pass() {
     let (chan, mut peer) = channel_pair();
     let map = Map::new().unwrap();
     let got = Rc::new(Cell::new(0));
-    map.add(Nested {
+    map.add(
         chan,
-        map: map.clone(),
-        got: got.clone(),
-        nested: false,
-    })
+        Nested {
+            got: got.clone(),
+            nested: false,
+        },
+    )
     .unwrap();
     let writer = std::thread::spawn(move || {
         peer.write_all(&[b'a'; 10]).unwrap();
@@ -175,49 +158,48 @@ fn data_after_urgent_data_is_read() {
     peer.send(b"def").unwrap();
     std::thread::sleep(Duration::from_millis(50));
     let map = Map::new().unwrap();
-    let (rec, log) = Recorder::new(chan);
-    map.add(rec).unwrap();
+    let (rec, log) = Recorder::new();
+    map.add(chan, rec).unwrap();
     run_until(&map, Duration::from_secs(10), || {
         log.borrow().data.len() >= 6
     });
     assert_eq!(log.borrow().data, b"abcdef");
+    // The urgent byte went to handle_expt, never into the data.
+    assert!(log.borrow().count("expt") >= 1, "{:?}", log.borrow().events);
 }
 
 /// Python's reconnect idiom, `close(); create_socket(); connect(addr)` inside a
 /// handler, used to leave the dispatcher out of the map for good.
 #[test]
 fn a_handler_can_close_and_reconnect() {
-    use asyncore::{Channel, Dispatcher, Domain, Result, Type};
+    use asyncore::{Channel, Cx, Dispatcher, Domain, Result, Type};
     struct Redialer {
-        chan: Channel,
         addr: std::net::SocketAddr,
         connects: usize,
+        closes: usize,
     }
     impl Dispatcher for Redialer {
-        fn channel(&self) -> &Channel {
-            &self.chan
+        fn writable(&mut self, cx: &mut Cx<'_>) -> bool {
+            !cx.connected
         }
-        fn channel_mut(&mut self) -> &mut Channel {
-            &mut self.chan
-        }
-        fn writable(&mut self) -> bool {
-            !self.chan.connected
-        }
-        fn handle_connect(&mut self) -> Result<()> {
+        fn handle_connect(&mut self, _cx: &mut Cx<'_>) -> Result<()> {
             self.connects += 1;
             Ok(())
         }
-        fn handle_read(&mut self) -> Result<()> {
-            self.chan.recv(100)?;
+        fn handle_read(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+            cx.recv(100)?;
             Ok(())
         }
-        fn handle_close(&mut self) -> Result<()> {
-            self.chan.close();
+        fn handle_close(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+            cx.close();
             if self.connects < 3 {
-                self.chan.create_socket(Domain::IPV4, Type::STREAM)?;
-                self.chan.connect(self.addr)?;
+                cx.create_socket(Domain::IPV4, Type::STREAM)?;
+                cx.connect(self.addr)?;
             }
             Ok(())
+        }
+        fn on_close(&mut self, _cx: &mut Cx<'_>) {
+            self.closes += 1;
         }
     }
     let (listener, addr) = std_listener();
@@ -232,14 +214,19 @@ fn a_handler_can_close_and_reconnect() {
     chan.create_socket(Domain::IPV4, Type::STREAM).unwrap();
     chan.connect(addr).unwrap();
     let h = map
-        .add(Redialer {
+        .add(
             chan,
-            addr,
-            connects: 0,
-        })
+            Redialer {
+                addr,
+                connects: 0,
+                closes: 0,
+            },
+        )
         .unwrap();
     run_until(&map, Duration::from_secs(10), || map.is_empty());
     assert_eq!(h.borrow().connects, 3);
+    // The two reconnects were not closes: on_close ran once, at the end.
+    assert_eq!(h.borrow().closes, 1);
     server.join().unwrap();
 }
 
@@ -247,31 +234,24 @@ fn a_handler_can_close_and_reconnect() {
 /// reported as a connect later (`SO_ERROR` reads 0 the second time).
 #[test]
 fn a_refused_connect_is_never_reported_as_a_connect() {
-    use asyncore::{Channel, Dispatcher, Domain, Error, Result, Type};
+    use asyncore::{Channel, Cx, Dispatcher, Domain, Error, Result, Type};
     struct Stubborn {
-        chan: Channel,
         connects: usize,
         errors: usize,
     }
     impl Dispatcher for Stubborn {
-        fn channel(&self) -> &Channel {
-            &self.chan
-        }
-        fn channel_mut(&mut self) -> &mut Channel {
-            &mut self.chan
-        }
-        fn handle_connect(&mut self) -> Result<()> {
+        fn handle_connect(&mut self, _cx: &mut Cx<'_>) -> Result<()> {
             self.connects += 1;
             Ok(())
         }
-        fn handle_read(&mut self) -> Result<()> {
-            let _ = self.chan.recv(10);
+        fn handle_read(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+            let _ = cx.recv(10);
             Ok(())
         }
-        fn handle_write(&mut self) -> Result<()> {
+        fn handle_write(&mut self, _cx: &mut Cx<'_>) -> Result<()> {
             Ok(())
         }
-        fn handle_error(&mut self, _err: Error) {
+        fn handle_error(&mut self, _cx: &mut Cx<'_>, _err: Error) {
             self.errors += 1; // and stays open
         }
     }
@@ -280,11 +260,13 @@ fn a_refused_connect_is_never_reported_as_a_connect() {
     chan.create_socket(Domain::IPV4, Type::STREAM).unwrap();
     chan.connect(refused_address()).unwrap();
     let h = map
-        .add(Stubborn {
+        .add(
             chan,
-            connects: 0,
-            errors: 0,
-        })
+            Stubborn {
+                connects: 0,
+                errors: 0,
+            },
+        )
         .unwrap();
     run_until(&map, Duration::from_secs(10), || h.borrow().errors >= 1);
     map.run(Some(Duration::from_millis(5)), Some(20)).unwrap();
@@ -296,13 +278,43 @@ fn a_refused_connect_is_never_reported_as_a_connect() {
 /// private "already sent" offset.
 #[test]
 fn dispatcher_with_send_survives_its_out_buffer_being_cleared() {
-    let (chan, _peer) = channel_pair();
-    let mut d = asyncore::DispatcherWithSend::new(chan);
+    use asyncore::{Cx, Dispatcher, DispatcherWithSend, Result};
+    use std::io::Read;
+    /// Answers each read with `cx.send(b"after")`, noting what send returned.
+    struct Answer {
+        returned: Vec<usize>,
+    }
+    impl Dispatcher for Answer {
+        fn handle_read(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+            cx.recv(100)?;
+            let n = cx.send(b"after")?;
+            self.returned.push(n);
+            Ok(())
+        }
+    }
+    let (chan, mut peer) = channel_pair();
+    let mut d = DispatcherWithSend::new(Answer {
+        returned: Vec::new(),
+    });
     d.out_buffer.extend_from_slice(&[1; 100]);
     d.out_buffer.clear();
     assert_eq!(d.pending(), 0);
-    d.send(b"after").unwrap();
-    assert_eq!(d.pending(), 0, "sent at once on an idle socket");
+    let map = Map::new().unwrap();
+    let h = map.add(chan, d).unwrap();
+    // Cleared again from outside, between passes.
+    h.borrow_mut().out_buffer.extend_from_slice(&[2; 100]);
+    h.borrow_mut().out_buffer.clear();
+    peer.write_all(b"?").unwrap();
+    run_until(&map, Duration::from_secs(10), || {
+        !h.borrow().handler.returned.is_empty()
+    });
+    assert_eq!(h.borrow().handler.returned, [5]);
+    assert_eq!(h.borrow().pending(), 0, "sent at once on an idle socket");
+    let mut got = [0; 5];
+    peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    peer.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"after", "none of the cleared bytes went out");
+    h.close();
 }
 
 /// A request's own Host header used to be sent beside the connection's.
@@ -328,4 +340,33 @@ fn byte_strings_are_producers_that_produce_once() {
     let mut t = String::from("hi");
     assert_eq!(t.more().unwrap(), b"hi");
     assert!(t.more().unwrap().is_empty());
+}
+
+/// 0.2 review: after a send found the peer reset, every later push in the same read
+/// tried to send everything queued again (one failing `sendto` per pushed line).
+/// A disconnect errno now clears `connected`, as Python's `handle_close` -> `close`
+/// would, and a chat sends nothing more on that channel.
+#[test]
+fn a_disconnect_clears_connected() {
+    let (mut chan, peer) = channel_pair();
+    socket2::SockRef::from(&peer)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(peer); // a reset
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    // The first send after the reset arrives fails with ECONNRESET or EPIPE.
+    while chan.connected {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the reset never showed"
+        );
+        let _ = chan.send(b"x");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(chan.is_open(), "still open: closing is handle_close's call");
+    assert_eq!(
+        chan.send(b"more").unwrap(),
+        0,
+        "nothing is sent once disconnected"
+    );
 }

@@ -14,7 +14,7 @@ use asyncore::tcpsocket::{
     Writing, connect_tcp, data_reader, getsockerr, listen_tcp, server_accept, socket_reader,
     socket_writer, write_iterable,
 };
-use asyncore::{Channel, Dispatcher, Error, Map, Result, SockAddr, Socket};
+use asyncore::{Channel, Cx, Dispatcher, Error, Map, Result, SockAddr, Socket};
 use socket2::SockRef;
 use util::*;
 
@@ -57,17 +57,15 @@ type ErrorKinds = Rc<RefCell<Vec<io::ErrorKind>>>;
 
 /// Records connect events and errors; wants write events until connected.
 struct ConnectProbe {
-    chan: Channel,
     connects: Rc<Cell<usize>>,
     errors: ErrorKinds,
 }
 
 impl ConnectProbe {
-    fn new(chan: Channel) -> (ConnectProbe, Rc<Cell<usize>>, ErrorKinds) {
+    fn new() -> (ConnectProbe, Rc<Cell<usize>>, ErrorKinds) {
         let connects = Rc::new(Cell::new(0));
         let errors = Rc::new(RefCell::new(Vec::new()));
         let probe = ConnectProbe {
-            chan,
             connects: connects.clone(),
             errors: errors.clone(),
         };
@@ -76,28 +74,22 @@ impl ConnectProbe {
 }
 
 impl Dispatcher for ConnectProbe {
-    fn channel(&self) -> &Channel {
-        &self.chan
+    fn readable(&mut self, cx: &mut Cx<'_>) -> bool {
+        !cx.connected
     }
-    fn channel_mut(&mut self) -> &mut Channel {
-        &mut self.chan
+    fn writable(&mut self, cx: &mut Cx<'_>) -> bool {
+        !cx.connected
     }
-    fn readable(&mut self) -> bool {
-        !self.chan.connected
-    }
-    fn writable(&mut self) -> bool {
-        !self.chan.connected
-    }
-    fn handle_connect(&mut self) -> Result<()> {
+    fn handle_connect(&mut self, _cx: &mut Cx<'_>) -> Result<()> {
         self.connects.set(self.connects.get() + 1);
         Ok(())
     }
-    fn handle_error(&mut self, err: Error) {
+    fn handle_error(&mut self, cx: &mut Cx<'_>, err: Error) {
         match err {
             Error::Io(e) => self.errors.borrow_mut().push(e.kind()),
             other => panic!("unexpected error {other}"),
         }
-        self.chan.close();
+        cx.close();
     }
 }
 
@@ -111,16 +103,16 @@ fn connect_tcp_is_reported_once_by_the_loop_however_it_started() {
         let how = connect_tcp(&mut chan, addr).unwrap();
         seen.push(how);
         assert!(chan.connecting && !chan.connected);
-        let (probe, connects, errors) = ConnectProbe::new(chan);
-        let handle = map.add(probe).unwrap();
+        let (probe, connects, errors) = ConnectProbe::new();
+        let handle = map.add(chan, probe).unwrap();
         run_until(&map, LIMIT, || connects.get() > 0);
         for _ in 0..3 {
             map.poll(Some(Duration::from_millis(1))).unwrap();
         }
         assert_eq!(connects.get(), 1, "one connect event for {how:?}");
         assert!(errors.borrow().is_empty());
-        let c = handle.borrow();
-        assert!(c.chan.connected && !c.chan.connecting);
+        let c = handle.channel();
+        assert!(c.connected && !c.connecting);
         drop(c);
         handle.close();
         listener.accept().unwrap();
@@ -145,15 +137,15 @@ fn an_immediate_connect_is_reported_by_the_loop_like_any_other() {
     );
 
     let map = Map::new().unwrap();
-    let (probe, connects, errors) = ConnectProbe::new(chan);
-    let handle = map.add(probe).unwrap();
+    let (probe, connects, errors) = ConnectProbe::new();
+    let handle = map.add(chan, probe).unwrap();
     run_until(&map, LIMIT, || connects.get() > 0);
     for _ in 0..3 {
         map.poll(Some(Duration::from_millis(1))).unwrap();
     }
     assert_eq!(connects.get(), 1);
     assert!(errors.borrow().is_empty());
-    assert!(handle.borrow().chan.connected);
+    assert!(handle.channel().connected);
     handle.close();
     drop(listener);
     let _ = std::fs::remove_file(&path);
@@ -168,8 +160,8 @@ fn a_refused_connect_is_an_error_not_a_connect() {
         Ok(how) => {
             assert_eq!(how, Connect::InProgress);
             let map = Map::new().unwrap();
-            let (probe, connects, errors) = ConnectProbe::new(chan);
-            map.add(probe).unwrap();
+            let (probe, connects, errors) = ConnectProbe::new();
+            map.add(chan, probe).unwrap();
             run_until(&map, LIMIT, || map.is_empty());
             assert_eq!(connects.get(), 0);
             assert_eq!(*errors.borrow(), [io::ErrorKind::ConnectionRefused]);
@@ -292,6 +284,7 @@ fn accepting_socket_hands_each_connection_to_the_factory_and_outlives_its_failur
     let calls = Rc::new(Cell::new(0usize));
     let (k, c) = (kept.clone(), calls.clone());
     let server = AcceptingSocket::listen(
+        &map,
         Ipv4Addr::LOCALHOST.into(),
         0,
         16,
@@ -306,8 +299,7 @@ fn accepting_socket_hands_each_connection_to_the_factory_and_outlives_its_failur
         },
     )
     .unwrap();
-    let addr = server.local_addr().unwrap();
-    let server = map.add(server).unwrap();
+    let addr = server.borrow().local_addr().unwrap();
 
     let clients: Vec<TcpStream> = (0..6).map(|_| TcpStream::connect(addr).unwrap()).collect();
     run_until(&map, LIMIT, || calls.get() == 6);
@@ -391,29 +383,22 @@ fn socket_reader_ends_with_connection_reset_when_the_peer_aborts() {
 /// Reads one step of one byte per `handle_read`: the loop must keep calling while data
 /// waits (the reader keeps the readiness bookkeeping) and stop when it would block.
 struct ByteReader {
-    chan: Channel,
     got: Rc<RefCell<Vec<u8>>>,
     end: Rc<RefCell<Option<ReadEnd>>>,
 }
 
 impl Dispatcher for ByteReader {
-    fn channel(&self) -> &Channel {
-        &self.chan
-    }
-    fn channel_mut(&mut self) -> &mut Channel {
-        &mut self.chan
-    }
-    fn writable(&mut self) -> bool {
+    fn writable(&mut self, _cx: &mut Cx<'_>) -> bool {
         false
     }
-    fn handle_read(&mut self) -> Result<()> {
-        let mut reader = socket_reader(&mut self.chan, 1);
+    fn handle_read(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+        let mut reader = socket_reader(cx.channel_mut(), 1);
         match reader.next() {
             Some(ReadStep::Data(d)) => self.got.borrow_mut().extend(d),
             Some(ReadStep::WouldBlock) => {}
             None => {
                 *self.end.borrow_mut() = reader.take_end();
-                self.chan.close();
+                cx.close();
             }
         }
         Ok(())
@@ -427,11 +412,13 @@ fn socket_reader_one_byte_per_event_still_gets_the_whole_stream() {
     let map = Map::new().unwrap();
     let got = Rc::new(RefCell::new(Vec::new()));
     let end = Rc::new(RefCell::new(None));
-    map.add(ByteReader {
+    map.add(
         chan,
-        got: got.clone(),
-        end: end.clone(),
-    })
+        ByteReader {
+            got: got.clone(),
+            end: end.clone(),
+        },
+    )
     .unwrap();
     let sent = data.clone();
     let writer = std::thread::spawn(move || {
@@ -532,33 +519,26 @@ fn recorder(calls: &Calls) -> Recorded {
 }
 
 struct Sender {
-    chan: Channel,
     out: WriteIterable<std::vec::IntoIter<Vec<u8>>, Recorded>,
     writes: Rc<Cell<usize>>,
     blocked: Rc<Cell<usize>>,
 }
 
 impl Dispatcher for Sender {
-    fn channel(&self) -> &Channel {
-        &self.chan
-    }
-    fn channel_mut(&mut self) -> &mut Channel {
-        &mut self.chan
-    }
-    fn readable(&mut self) -> bool {
+    fn readable(&mut self, _cx: &mut Cx<'_>) -> bool {
         false
     }
-    fn writable(&mut self) -> bool {
-        !self.chan.connected || !self.out.is_finished()
+    fn writable(&mut self, cx: &mut Cx<'_>) -> bool {
+        !cx.connected || !self.out.is_finished()
     }
-    fn handle_connect(&mut self) -> Result<()> {
+    fn handle_connect(&mut self, _cx: &mut Cx<'_>) -> Result<()> {
         Ok(())
     }
-    fn handle_write(&mut self) -> Result<()> {
+    fn handle_write(&mut self, cx: &mut Cx<'_>) -> Result<()> {
         self.writes.set(self.writes.get() + 1);
-        match self.out.handle_write(&mut self.chan)? {
+        match self.out.handle_write(cx.channel_mut())? {
             Writing::Blocked => self.blocked.set(self.blocked.get() + 1),
-            Writing::Finished => self.chan.close(),
+            Writing::Finished => cx.close(),
             Writing::ItemSent => unreachable!("handle_write goes on to the next item"),
         }
         Ok(())
@@ -603,12 +583,14 @@ fn write_iterable_calls_for_each_in_order_while_items_span_several_writes() {
     let writes = Rc::new(Cell::new(0));
     let blocked = Rc::new(Cell::new(0));
     let map = Map::new().unwrap();
-    map.add(Sender {
+    map.add(
         chan,
-        out: write_iterable(items, recorder(&calls), true),
-        writes: writes.clone(),
-        blocked: blocked.clone(),
-    })
+        Sender {
+            out: write_iterable(items, recorder(&calls), true),
+            writes: writes.clone(),
+            blocked: blocked.clone(),
+        },
+    )
     .unwrap();
     run_until(&map, LIMIT * 3, || map.is_empty());
     let got = reader.join().unwrap();
@@ -712,31 +694,24 @@ type Reads = Rc<RefCell<Vec<Vec<u8>>>>;
 type Errors = Rc<RefCell<Vec<String>>>;
 
 struct Collector {
-    chan: Channel,
     reader: DataReader<Collect>,
     errors: Rc<RefCell<Vec<String>>>,
 }
 
 impl Dispatcher for Collector {
-    fn channel(&self) -> &Channel {
-        &self.chan
-    }
-    fn channel_mut(&mut self) -> &mut Channel {
-        &mut self.chan
-    }
-    fn writable(&mut self) -> bool {
+    fn writable(&mut self, _cx: &mut Cx<'_>) -> bool {
         false
     }
-    fn handle_read(&mut self) -> Result<()> {
-        self.reader.handle_read(&mut self.chan)
+    fn handle_read(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+        self.reader.handle_read(cx.channel_mut())
     }
-    fn handle_error(&mut self, err: Error) {
+    fn handle_error(&mut self, cx: &mut Cx<'_>, err: Error) {
         self.errors.borrow_mut().push(err.to_string());
-        self.chan.close();
+        cx.close();
     }
 }
 
-fn collector(chan: Channel, buffer: usize) -> (Collector, Reads, Errors) {
+fn collector(buffer: usize) -> (Collector, Reads, Errors) {
     let reads: Rc<RefCell<Vec<Vec<u8>>>> = Rc::default();
     let errors: Rc<RefCell<Vec<String>>> = Rc::default();
     let r = reads.clone();
@@ -746,7 +721,6 @@ fn collector(chan: Channel, buffer: usize) -> (Collector, Reads, Errors) {
         Ok(())
     });
     let c = Collector {
-        chan,
         reader: data_reader(for_each).with_buffer_size(buffer),
         errors: errors.clone(),
     };
@@ -757,9 +731,9 @@ fn collector(chan: Channel, buffer: usize) -> (Collector, Reads, Errors) {
 fn data_reader_passes_every_read_on_and_closes_at_eof() {
     let (chan, mut peer) = channel_pair();
     let data = pattern(300_000, 11);
-    let (c, reads, errors) = collector(chan, 4096);
+    let (c, reads, errors) = collector(4096);
     let map = Map::new().unwrap();
-    map.add(c).unwrap();
+    map.add(chan, c).unwrap();
     let sent = data.clone();
     let writer = std::thread::spawn(move || {
         peer.write_all(&sent).unwrap();
@@ -775,9 +749,9 @@ fn data_reader_passes_every_read_on_and_closes_at_eof() {
 #[test]
 fn data_reader_reports_a_reset_as_an_error() {
     let (chan, mut peer) = channel_pair();
-    let (c, reads, errors) = collector(chan, 4096);
+    let (c, reads, errors) = collector(4096);
     let map = Map::new().unwrap();
-    map.add(c).unwrap();
+    map.add(chan, c).unwrap();
     peer.write_all(b"before").unwrap();
     run_until(&map, LIMIT, || !reads.borrow().is_empty());
     reset(peer);
@@ -798,11 +772,13 @@ fn an_error_from_for_each_stops_the_reading_and_reaches_handle_error() {
     let errors: Rc<RefCell<Vec<String>>> = Rc::default();
     let for_each: Collect = Box::new(|_: &[u8]| Err(Error::other("bad data")));
     let map = Map::new().unwrap();
-    map.add(Collector {
+    map.add(
         chan,
-        reader: data_reader(for_each),
-        errors: errors.clone(),
-    })
+        Collector {
+            reader: data_reader(for_each),
+            errors: errors.clone(),
+        },
+    )
     .unwrap();
     peer.write_all(b"anything").unwrap();
     run_until(&map, LIMIT, || map.is_empty());

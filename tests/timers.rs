@@ -10,7 +10,7 @@ use std::rc::Rc;
 use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
 
-use asyncore::{Channel, Dispatcher, Handle, Map, Result, SockAddr, Socket, TaskHandle, Tasks};
+use asyncore::{Channel, Cx, Dispatcher, Handle, Map, Result, SockAddr, Socket, TaskHandle, Tasks};
 use util::*;
 
 const LIMIT: Duration = Duration::from_secs(20);
@@ -131,8 +131,8 @@ fn the_loop_ends_when_map_and_tasks_are_empty() {
 
     // A channel keeps it going after the tasks are done; closing it ends the loop.
     let (chan, _peer) = channel_pair();
-    let (rec, _) = Recorder::new(chan);
-    let channel = map.add(rec).unwrap();
+    let (rec, _) = Recorder::new();
+    let channel = map.add(chan, rec).unwrap();
     tasks.call_later(ms(10), push(&trace, "one"));
     tasks.call_later(ms(30), move || channel.close());
     run(&map, &tasks);
@@ -145,11 +145,11 @@ fn loop_runs_the_global_tasks() {
     // Each test runs on its own thread, so this thread's global tasks are its own.
     let trace = Trace::default();
     let task = asyncore::call_later(ms(10), push(&trace, "global"));
-    assert!(task.is_pending() && task.active());
+    assert!(task.is_pending());
     assert_eq!(Tasks::global().len(), 1);
     asyncore::loop_(None, false, None, None).unwrap();
     assert_eq!(*trace.borrow(), ["global"]);
-    assert!(!task.is_pending() && !task.active());
+    assert!(!task.is_pending());
     assert!(Tasks::global().is_empty());
 
     // An explicit collection keeps the global tasks out of a loop.
@@ -491,27 +491,20 @@ fn a_loop_with_only_tasks_sleeps_instead_of_spinning() {
 
 /// A connection closed after `idle` of silence: each read resets the countdown.
 struct Client {
-    chan: Channel,
     out: Vec<u8>,
     idle: Option<TaskHandle>,
     closing: bool,
 }
 
 impl Dispatcher for Client {
-    fn channel(&self) -> &Channel {
-        &self.chan
-    }
-    fn channel_mut(&mut self) -> &mut Channel {
-        &mut self.chan
-    }
-    fn readable(&mut self) -> bool {
+    fn readable(&mut self, _cx: &mut Cx<'_>) -> bool {
         !self.closing
     }
-    fn writable(&mut self) -> bool {
+    fn writable(&mut self, _cx: &mut Cx<'_>) -> bool {
         !self.out.is_empty()
     }
-    fn handle_read(&mut self) -> Result<()> {
-        let data = self.chan.recv(4096)?;
+    fn handle_read(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+        let data = cx.recv(4096)?;
         if !data.is_empty() {
             if let Some(idle) = &self.idle {
                 idle.reset();
@@ -519,20 +512,24 @@ impl Dispatcher for Client {
         }
         Ok(())
     }
-    fn handle_write(&mut self) -> Result<()> {
-        let n = self.chan.send(&self.out)?;
+    fn handle_write(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+        let n = cx.send(&self.out)?;
         self.out.drain(..n);
         if self.out.is_empty() && self.closing {
-            self.chan.close();
+            cx.close();
         }
         Ok(())
     }
-    fn handle_close(&mut self) -> Result<()> {
+    fn handle_close(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+        cx.close();
+        Ok(())
+    }
+    /// Whoever closed the channel (the peer, the idle task, the test), its countdown
+    /// goes with it: Python's `close()` override.
+    fn on_close(&mut self, _cx: &mut Cx<'_>) {
         if let Some(idle) = self.idle.take() {
             idle.cancel();
         }
-        self.chan.close();
-        Ok(())
     }
 }
 
@@ -545,31 +542,31 @@ impl Client {
     }
 }
 
+/// Accepts connections and arms each one's idle countdown in the running loop's
+/// tasks, with `cx.call_later` (0.1 reached the map through its channel and kept a
+/// `Tasks` of its own).
 struct Server {
-    chan: Channel,
-    tasks: Tasks,
     idle: Duration,
     clients: Rc<RefCell<Vec<Handle<Client>>>>,
 }
 
 impl Dispatcher for Server {
-    fn channel(&self) -> &Channel {
-        &self.chan
-    }
-    fn channel_mut(&mut self) -> &mut Channel {
-        &mut self.chan
-    }
-    fn handle_accepted(&mut self, sock: Socket, _: SockAddr) -> Result<()> {
-        let client = self.chan.map().unwrap().add(Client {
-            chan: Channel::from_socket(sock)?,
-            out: Vec::new(),
-            idle: None,
-            closing: false,
-        })?;
-        let target = client.clone();
-        let idle = self.tasks.call_later(self.idle, move || {
-            if let Some(mut c) = target.try_borrow_mut() {
-                c.time_out();
+    fn handle_accepted(&mut self, cx: &mut Cx<'_>, sock: Socket, _: SockAddr) -> Result<()> {
+        let client = cx.add(
+            Channel::from_socket(sock)?,
+            Client {
+                out: Vec::new(),
+                idle: None,
+                closing: false,
+            },
+        )?;
+        let target = client.downgrade();
+        let idle = cx.call_later(self.idle, move || {
+            // Borrowing the client mutably also has the loop consult `writable` again.
+            if let Some(client) = target.upgrade() {
+                if let Some(mut c) = client.try_borrow_mut() {
+                    c.time_out();
+                }
             }
         });
         client.borrow_mut().idle = Some(idle);
@@ -593,12 +590,13 @@ fn an_idle_task_closes_a_silent_connection_and_spares_an_active_one() {
     let (chan, addr) = listening_channel();
     let clients = Rc::new(RefCell::new(Vec::new()));
     let server = map
-        .add(Server {
+        .add(
             chan,
-            tasks: tasks.clone(),
-            idle: IDLE,
-            clients: clients.clone(),
-        })
+            Server {
+                idle: IDLE,
+                clients: clients.clone(),
+            },
+        )
         .unwrap();
 
     let start = Instant::now();
@@ -663,12 +661,13 @@ fn a_connection_closed_by_its_peer_cancels_its_idle_task() {
     let (chan, addr) = listening_channel();
     let clients = Rc::new(RefCell::new(Vec::new()));
     let server = map
-        .add(Server {
+        .add(
             chan,
-            tasks: tasks.clone(),
-            idle: ms(60_000),
-            clients: clients.clone(),
-        })
+            Server {
+                idle: ms(60_000),
+                clients: clients.clone(),
+            },
+        )
         .unwrap();
     let peer = TcpStream::connect(addr).unwrap();
     let deadline = Instant::now() + LIMIT;
@@ -682,4 +681,155 @@ fn a_connection_closed_by_its_peer_cancels_its_idle_task() {
     run(&map, &tasks); // ends at once when the client closes: its task is gone
     assert!(tasks.is_empty());
     assert!(!clients.borrow()[0].is_open());
+}
+
+// ---- Scheduling from a handler: `cx.call_later`, `cx.tasks()`, `cx.exit()` --------
+
+/// What a `Scheduler` saw: (pending in `cx.tasks()` after scheduling, pending in
+/// `Tasks::global()`).
+type Seen = Rc<Cell<Option<(usize, usize)>>>;
+
+/// Once writable, schedules two tasks from its handler, notes what it saw, and
+/// closes itself.
+struct Scheduler {
+    trace: Trace,
+    seen: Seen,
+}
+
+impl Dispatcher for Scheduler {
+    fn readable(&mut self, _cx: &mut Cx<'_>) -> bool {
+        false
+    }
+    fn handle_write(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+        cx.call_later(ms(10), push(&self.trace, "cx.call_later"));
+        cx.tasks()
+            .call_later(ms(20), push(&self.trace, "cx.tasks()"));
+        self.seen
+            .set(Some((cx.tasks().len(), Tasks::global().len())));
+        cx.close();
+        Ok(())
+    }
+}
+
+fn scheduler(trace: &Trace) -> (Scheduler, Seen) {
+    let seen = Seen::default();
+    let s = Scheduler {
+        trace: trace.clone(),
+        seen: seen.clone(),
+    };
+    (s, seen)
+}
+
+#[test]
+fn cx_call_later_in_a_handler_schedules_into_the_loops_own_tasks() {
+    let (map, tasks) = (Map::new().unwrap(), Tasks::new());
+    let trace = Trace::default();
+    let (chan, _peer) = channel_pair();
+    let (sched, seen) = scheduler(&trace);
+    let handle = map.add(chan, sched).unwrap();
+    assert!(Tasks::global().is_empty());
+
+    // The handler runs, schedules, closes; the loop then goes on for the tasks alone.
+    run(&map, &tasks);
+    assert_eq!(
+        seen.get(),
+        Some((2, 0)),
+        "both tasks went to the loop's tasks, none to the global ones"
+    );
+    assert!(!handle.is_open());
+    assert_eq!(*trace.borrow(), ["cx.call_later", "cx.tasks()"]);
+    assert!(tasks.is_empty());
+    assert!(Tasks::global().is_empty());
+}
+
+#[test]
+fn cx_call_later_without_explicit_tasks_schedules_into_the_global_ones() {
+    // `loop_` runs the thread's global tasks, so a handler's `cx.call_later` lands
+    // there, and the loop runs it.
+    let map = Map::new().unwrap();
+    let trace = Trace::default();
+    let (chan, _peer) = channel_pair();
+    let (sched, seen) = scheduler(&trace);
+    map.add(chan, sched).unwrap();
+    let start = Instant::now();
+    asyncore::loop_(Some(LIMIT), false, Some(&map), None).unwrap();
+    assert!(start.elapsed() < LIMIT);
+    assert_eq!(
+        seen.get(),
+        Some((2, 2)),
+        "the loop's tasks are the global ones"
+    );
+    assert_eq!(*trace.borrow(), ["cx.call_later", "cx.tasks()"]);
+    assert!(Tasks::global().is_empty());
+}
+
+/// Counts its write events; the `exit_at`th (counting from 1; 0: none) calls
+/// `cx.exit()`.
+struct Exiter {
+    writes: Rc<Cell<usize>>,
+    exit_at: usize,
+}
+
+impl Dispatcher for Exiter {
+    fn readable(&mut self, _cx: &mut Cx<'_>) -> bool {
+        false
+    }
+    fn handle_write(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+        self.writes.set(self.writes.get() + 1);
+        if self.writes.get() == self.exit_at {
+            cx.exit();
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn cx_exit_from_a_handler_makes_loop_with_tasks_return_ok_after_the_pass() {
+    let (map, tasks) = (Map::new().unwrap(), Tasks::new());
+    // Two always-writable channels, so the loop would never end by itself; the first
+    // one asks to exit from its first handler.
+    let (chan, _peer) = channel_pair();
+    let (writes, other_writes) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(0)));
+    let exiter = map
+        .add(
+            chan,
+            Exiter {
+                writes: writes.clone(),
+                exit_at: 1,
+            },
+        )
+        .unwrap();
+    let (chan, _peer2) = channel_pair();
+    map.add(
+        chan,
+        Exiter {
+            writes: other_writes.clone(),
+            exit_at: 0,
+        },
+    )
+    .unwrap();
+    // A pending far task too: the loop must not end for want of work.
+    let far = tasks.call_later(ms(60_000), || {});
+
+    let start = Instant::now();
+    let r = asyncore::loop_with_tasks(Some(LIMIT), Some(&map), Some(&tasks), None);
+    assert!(r.is_ok(), "{r:?}");
+    assert!(
+        start.elapsed() < GENEROUS,
+        "ended by the exit, not a timeout"
+    );
+    assert_eq!(writes.get(), 1, "the loop returned after the exiting pass");
+    assert_eq!(
+        other_writes.get(),
+        1,
+        "the rest of that pass still ran: the other channel was served"
+    );
+    assert_eq!(map.len(), 2, "ended by the exit, not by an empty map");
+    assert!(exiter.is_open() && far.is_pending());
+
+    // The request was consumed: the next loop runs its passes.
+    asyncore::loop_with_tasks(Some(ms(10)), Some(&map), Some(&tasks), Some(3)).unwrap();
+    assert_eq!(writes.get(), 4);
+    assert_eq!(other_writes.get(), 4);
+    far.cancel();
 }
