@@ -14,19 +14,22 @@
 //! nothing for SECS seconds, nickname or not, is sent `idle timeout` and the connection
 //! closes once that is sent. Without it, clients may stay silent for ever.
 //!
-//! The broadcast uses a shared registry of the clients' [`Handle`]s. While a client's
-//! `found_terminator` runs, its own handler is borrowed by the loop, so
-//! `try_borrow_mut` on its handle fails and the sender is skipped for free. What is
-//! pushed into the other clients is sent by their `handle_write` on the next pass, one
-//! write per client for all the lines of the sender's read.
+//! Each client is a [`ChatHandler`] holding only its own state, wrapped in an
+//! [`AsyncChat`] when the listener adds it to the map. Replies to the client itself
+//! go out with `chat.push`, which sends at once. The broadcast goes through a shared
+//! registry of the clients' [`Handle`]s: `handle.borrow_mut().push(..)` queues the
+//! line in another client and has the loop look at it on its next pass, where its
+//! `handle_write` sends, in one write per client, all the lines of the sender's read.
+//! A client that lets [`MAX_BACKLOG`] bytes pile up unread is closed.
 //!
-//! The idle timeout is one task per client among the thread's global tasks
-//! ([`asyncore::call_later`]; `Map::run` runs them along with the channels). It is
-//! scheduled when the client is accepted, restarted with [`TaskHandle::reset`] on
-//! every read, and dropped with [`TaskHandle::cancel`] when the client closes for any
-//! reason. When it runs, it borrows the client through its [`Handle`] (tasks run
-//! between handlers, never inside one, so the borrow succeeds), queues the notice and
-//! asks for the close once that is sent.
+//! The idle timeout is one task per client among the loop's tasks
+//! ([`Cx::call_later`]; `Map::run` runs the thread's global tasks along with the
+//! channels). It is scheduled when the client is accepted, restarted with
+//! [`TaskHandle::reset`] on every read, and dropped with [`TaskHandle::cancel`] in
+//! [`on_close`](ChatHandler::on_close), which runs whoever closed the client. When it
+//! runs, it borrows the client through its handle (tasks run between handlers, never
+//! inside one, so the borrow succeeds), queues the notice and asks for the close once
+//! that is sent.
 
 use std::cell::RefCell;
 use std::io::Write;
@@ -36,8 +39,8 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use asyncore::{
-    AsyncChat, AsyncChatHandler, Channel, Dispatcher, Domain, Error, Handle, Map, Result, SockAddr,
-    Socket, TaskHandle, Type,
+    AsyncChat, Channel, Chat, ChatHandler, Cx, Dispatcher, Domain, Error, Handle, Map, Result,
+    SockAddr, Socket, TaskHandle, Type,
 };
 
 /// Longest line (without its newline) a client may send; longer ones close it.
@@ -103,12 +106,13 @@ fn parse_addr(text: &str) -> std::result::Result<SocketAddr, String> {
         .ok_or_else(|| format!("no address for {text}"))
 }
 
-/// Every connected client, by id. Shared by the listener and all clients.
-type Registry = Rc<RefCell<Vec<(u64, Handle<Client>)>>>;
+/// Every connected client, by id. Shared by the listener and all clients. (A client
+/// holds the registry and the registry a handle to the client: each client leaves it
+/// in `on_close`, and the listener drops any left behind, so none is kept.)
+type Registry = Rc<RefCell<Vec<(u64, Handle<AsyncChat<Client>>)>>>;
 
-/// One connection.
+/// One connection's state; the chat state around it is in its [`AsyncChat`].
 struct Client {
-    chat: AsyncChat,
     id: u64,
     registry: Registry,
     /// The line being collected.
@@ -122,29 +126,19 @@ struct Client {
 }
 
 impl Client {
-    fn new(sock: Socket, id: u64, registry: Registry) -> Result<Client> {
-        let mut chat = AsyncChat::from_socket(sock)?;
-        chat.set_terminator(b"\n")?;
-        chat.set_input_limit(Some(MAX_LINE));
-        Ok(Client {
-            chat,
+    /// A new client, ready to be added to the map.
+    fn new(id: u64, registry: Registry) -> Result<AsyncChat<Client>> {
+        let mut chat = AsyncChat::new(Client {
             id,
             registry,
             line: Vec::new(),
             nick: None,
             closing: false,
             idle: None,
-        })
-    }
-
-    /// The idle task ran: the client sent nothing for the whole timeout.
-    fn time_out(&mut self) {
-        self.idle = None;
-        if !self.closing {
-            self.closing = true;
-            self.chat.push(b"idle timeout\n");
-            self.chat.close_when_done();
-        }
+        });
+        chat.set_terminator(b"\n")?;
+        chat.set_input_limit(Some(MAX_LINE));
+        Ok(chat)
     }
 
     /// Sends `NICK: line` to every other client with a nickname.
@@ -154,47 +148,55 @@ impl Client {
         message.extend_from_slice(b": ");
         message.extend_from_slice(line);
         message.push(b'\n');
-        for (_, handle) in self.registry.borrow().iter() {
-            // None for the sender: its handler is the one running.
-            let Some(mut other) = handle.try_borrow_mut() else {
-                continue;
-            };
-            if other.nick.is_none() || other.closing || !other.chat.channel().is_open() {
+        let mut overflowing = Vec::new();
+        for (id, handle) in self.registry.borrow().iter() {
+            if *id == self.id || !handle.is_open() {
+                continue; // the sender (its own handler is the one running), or gone
+            }
+            let mut other = handle.borrow_mut();
+            if other.handler.nick.is_none() || other.handler.closing {
                 continue;
             }
-            if other.chat.pending_bytes() > MAX_BACKLOG {
-                // It does not read what it is sent. (`Dispatcher` is imported too, so
-                // the handler method is named with its trait.)
-                AsyncChatHandler::close(&mut *other);
+            if other.state().pending_bytes() > MAX_BACKLOG {
+                // It does not read what it is sent. Closed below, once the registry
+                // is free for its `on_close`.
+                overflowing.push(handle.clone());
                 continue;
             }
-            other.chat.push(&message);
+            // Queued: sent by its own `handle_write` on the next pass.
+            other.push(&message);
+        }
+        for handle in overflowing {
+            handle.close();
         }
     }
 }
 
-impl AsyncChatHandler for Client {
-    fn chat(&self) -> &AsyncChat {
-        &self.chat
+/// The idle task ran: the client sent nothing for the whole timeout.
+fn time_out(chat: &mut AsyncChat<Client>) {
+    let client = &mut chat.handler;
+    client.idle = None;
+    if !client.closing {
+        client.closing = true;
+        chat.push(b"idle timeout\n");
+        chat.close_when_done();
     }
+}
 
-    fn chat_mut(&mut self) -> &mut AsyncChat {
-        &mut self.chat
-    }
-
+impl ChatHandler for Client {
     /// Any bytes from the client, even part of a line, restart its idle countdown.
-    fn handle_read(&mut self) -> Result<()> {
+    fn handle_read(&mut self, chat: &mut Chat<'_, '_>) -> Result<()> {
         if let Some(idle) = &self.idle {
             idle.reset();
         }
-        asyncore::default_handle_read(self)
+        asyncore::default_handle_read(self, chat)
     }
 
-    fn collect_incoming_data(&mut self, data: &[u8]) {
+    fn collect_incoming_data(&mut self, _chat: &mut Chat<'_, '_>, data: &[u8]) {
         self.line.extend_from_slice(data);
     }
 
-    fn found_terminator(&mut self) -> Result<()> {
+    fn found_terminator(&mut self, chat: &mut Chat<'_, '_>) -> Result<()> {
         if self.closing {
             self.line.clear();
             return Ok(());
@@ -205,14 +207,16 @@ impl AsyncChatHandler for Client {
         }
         if line == b"/quit" {
             self.closing = true;
-            self.chat.push(b"bye\n");
-            self.chat.close_when_done();
+            chat.push(b"bye\n");
+            chat.close_when_done();
         } else if let Some(nick) = &self.nick {
             self.broadcast(nick, &line);
         } else {
-            self.chat.push(b"welcome ");
-            self.chat.push(&line);
-            self.chat.push(b"\n");
+            let mut welcome = Vec::with_capacity(line.len() + 9);
+            welcome.extend_from_slice(b"welcome ");
+            welcome.extend_from_slice(&line);
+            welcome.push(b'\n');
+            chat.push(welcome);
             self.nick = Some(std::mem::take(&mut line));
         }
         // Reuse the line's buffer for the next one.
@@ -221,13 +225,14 @@ impl AsyncChatHandler for Client {
         Ok(())
     }
 
-    /// Stops the idle countdown and leaves the registry as well. (`close`, not
+    /// Stops the idle countdown and leaves the registry. (`on_close`, not
     /// `handle_close`: a client closed for its backlog or a failure gets here too.)
-    fn close(&mut self) {
+    fn on_close(&mut self, _chat: &mut Chat<'_, '_>) {
         if let Some(idle) = self.idle.take() {
             idle.cancel();
         }
-        self.chat.close();
+        // Never busy as written (a broadcast closes clients only once it has let go
+        // of the registry); if it were, the listener would drop the entry instead.
         if let Ok(mut registry) = self.registry.try_borrow_mut() {
             registry.retain(|(id, _)| *id != self.id);
         }
@@ -236,31 +241,26 @@ impl AsyncChatHandler for Client {
 
 /// The listening socket: wraps each connection in a [`Client`].
 struct Server {
-    chan: Channel,
     registry: Registry,
     next_id: u64,
     idle_timeout: Option<Duration>,
 }
 
 impl Dispatcher for Server {
-    fn channel(&self) -> &Channel {
-        &self.chan
-    }
-
-    fn channel_mut(&mut self) -> &mut Channel {
-        &mut self.chan
-    }
-
-    fn handle_accepted(&mut self, sock: Socket, _addr: SockAddr) -> Result<()> {
+    fn handle_accepted(&mut self, cx: &mut Cx<'_>, sock: Socket, _addr: SockAddr) -> Result<()> {
         let id = self.next_id;
         self.next_id += 1;
-        let client = Client::new(sock, id, self.registry.clone())?;
-        let map = self.chan.map().expect("the server is in a map");
-        let handle = map.add(client)?;
+        let client = Client::new(id, self.registry.clone())?;
+        let handle = cx.add(Channel::from_socket(sock)?, client)?;
         if let Some(timeout) = self.idle_timeout {
-            let target = handle.clone();
-            let idle = asyncore::call_later(timeout, move || target.borrow_mut().time_out());
-            handle.borrow_mut().idle = Some(idle);
+            // Weak: the task is not what keeps a client alive (`on_close` cancels it).
+            let target = handle.downgrade();
+            let idle = cx.call_later(timeout, move || {
+                if let Some(handle) = target.upgrade() {
+                    time_out(&mut handle.borrow_mut());
+                }
+            });
+            handle.borrow_mut().handler.idle = Some(idle);
         }
         let mut registry = self.registry.borrow_mut();
         // Clients closed while the registry was borrowed are dropped here.
@@ -270,7 +270,7 @@ impl Dispatcher for Server {
     }
 
     /// A failed accept (out of file descriptors, say) must not stop the server.
-    fn handle_error(&mut self, err: Error) {
+    fn handle_error(&mut self, _cx: &mut Cx<'_>, err: Error) {
         eprintln!("chat_server: accept failed: {err}");
     }
 }
@@ -284,12 +284,15 @@ fn run(config: Config) -> std::result::Result<(), Box<dyn std::error::Error>> {
     chan.bind(config.addr)?;
     chan.listen(128)?;
     let bound = chan.local_addr()?.as_socket().ok_or("not an IP address")?;
-    map.add(Server {
+    map.set_dispatch_budget(16); // a server: serve busy clients in runs (default 1)
+    map.add(
         chan,
-        registry: Registry::default(),
-        next_id: 0,
-        idle_timeout: config.idle_timeout,
-    })?;
+        Server {
+            registry: Registry::default(),
+            next_id: 0,
+            idle_timeout: config.idle_timeout,
+        },
+    )?;
 
     let mut out = std::io::stdout().lock();
     writeln!(out, "listening on {bound}")?;

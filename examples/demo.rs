@@ -4,13 +4,18 @@
 //! clients connect, send a greeting, read the echo and close; one client connects to
 //! a port where nothing listens and its refusal reaches `handle_error`. Every event
 //! is printed as it happens, then a summary. Exits 0 within seconds.
+//!
+//! Each type holds only its own state; every handler gets a [`Cx`], which reaches the
+//! channel (`cx.send`, `cx.recv`, `cx.connected`) and the loop (`cx.add` for an
+//! accepted connection, `cx.close`). A client's `on_close` runs once it has left the
+//! map, whether it closed after its echo or after its refusal.
 
 use std::cell::RefCell;
 use std::net::{SocketAddr, TcpListener};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use asyncore::{Channel, Dispatcher, Domain, Error, Map, Result, SockAddr, Socket, Type};
+use asyncore::{Channel, Cx, Dispatcher, Domain, Error, Map, Result, SockAddr, Socket, Type};
 
 /// What happened, in order; shared by every channel.
 #[derive(Default)]
@@ -31,24 +36,17 @@ fn say(account: &Shared, who: &str, what: String) {
 
 /// The server side of one connection: echoes what it reads.
 struct EchoHandler {
-    chan: Channel,
     name: String,
     pending: Vec<u8>,
     account: Shared,
 }
 
 impl Dispatcher for EchoHandler {
-    fn channel(&self) -> &Channel {
-        &self.chan
-    }
-    fn channel_mut(&mut self) -> &mut Channel {
-        &mut self.chan
-    }
-    fn writable(&mut self) -> bool {
+    fn writable(&mut self, _cx: &mut Cx<'_>) -> bool {
         !self.pending.is_empty()
     }
-    fn handle_read(&mut self) -> Result<()> {
-        let data = self.chan.recv(8192)?;
+    fn handle_read(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+        let data = cx.recv(8192)?;
         if !data.is_empty() {
             say(
                 &self.account,
@@ -59,56 +57,47 @@ impl Dispatcher for EchoHandler {
         }
         Ok(())
     }
-    fn handle_write(&mut self) -> Result<()> {
-        let n = self.chan.send(&self.pending)?;
+    fn handle_write(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+        let n = cx.send(&self.pending)?;
         self.pending.drain(..n);
         say(&self.account, &self.name, format!("echoed {n} bytes"));
         Ok(())
     }
-    fn handle_close(&mut self) -> Result<()> {
-        say(&self.account, &self.name, "peer closed; closing".into());
-        self.chan.close();
+    fn handle_close(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+        say(&self.account, &self.name, "peer closed; cx.close()".into());
+        cx.close();
         Ok(())
     }
 }
 
 /// The listening channel: each accepted connection joins the map as an EchoHandler.
 struct EchoServer {
-    chan: Channel,
     accepted: usize,
     account: Shared,
 }
 
 impl Dispatcher for EchoServer {
-    fn channel(&self) -> &Channel {
-        &self.chan
-    }
-    fn channel_mut(&mut self) -> &mut Channel {
-        &mut self.chan
-    }
-    fn handle_accepted(&mut self, sock: Socket, addr: SockAddr) -> Result<()> {
+    fn handle_accepted(&mut self, cx: &mut Cx<'_>, sock: Socket, addr: SockAddr) -> Result<()> {
         self.accepted += 1;
         let name = format!("echo #{}", self.accepted);
         let peer = addr.as_socket().map(|a| a.to_string()).unwrap_or_default();
         say(
             &self.account,
             "server",
-            format!("accepted {peer} as {name}"),
+            format!("accepted {peer}; cx.add as {name}"),
         );
         let handler = EchoHandler {
-            chan: Channel::from_socket(sock)?,
             name,
             pending: Vec::new(),
             account: self.account.clone(),
         };
-        self.chan.map().expect("in a map").add(handler)?;
+        cx.add(Channel::from_socket(sock)?, handler)?;
         Ok(())
     }
 }
 
 /// A client: connects, sends its greeting, waits for the echo, closes.
 struct Client {
-    chan: Channel,
     name: String,
     out: Vec<u8>,
     expected: usize,
@@ -117,65 +106,67 @@ struct Client {
 }
 
 impl Client {
-    fn start(name: &str, addr: SocketAddr, greeting: &str, account: &Shared) -> Result<Client> {
+    /// A channel connecting to `addr`, and the client that drives it.
+    fn start(
+        name: &str,
+        addr: SocketAddr,
+        greeting: &str,
+        account: &Shared,
+    ) -> Result<(Channel, Client)> {
         let mut chan = Channel::new();
         chan.create_socket(Domain::IPV4, Type::STREAM)?;
         chan.connect(addr)?;
         say(account, name, format!("connecting to {addr}"));
-        Ok(Client {
-            chan,
+        let client = Client {
             name: name.into(),
             out: greeting.as_bytes().to_vec(),
             expected: greeting.len(),
             got: Vec::new(),
             account: account.clone(),
-        })
+        };
+        Ok((chan, client))
     }
 }
 
 impl Dispatcher for Client {
-    fn channel(&self) -> &Channel {
-        &self.chan
+    fn writable(&mut self, cx: &mut Cx<'_>) -> bool {
+        !cx.connected || !self.out.is_empty()
     }
-    fn channel_mut(&mut self) -> &mut Channel {
-        &mut self.chan
-    }
-    fn writable(&mut self) -> bool {
-        !self.chan.connected || !self.out.is_empty()
-    }
-    fn handle_connect(&mut self) -> Result<()> {
+    fn handle_connect(&mut self, _cx: &mut Cx<'_>) -> Result<()> {
         say(&self.account, &self.name, "connected".into());
         Ok(())
     }
-    fn handle_write(&mut self) -> Result<()> {
-        let n = self.chan.send(&self.out)?;
+    fn handle_write(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+        let n = cx.send(&self.out)?;
         let sent = String::from_utf8_lossy(&self.out[..n]).into_owned();
         self.out.drain(..n);
         say(&self.account, &self.name, format!("sent {sent:?}"));
         Ok(())
     }
-    fn handle_read(&mut self) -> Result<()> {
-        let data = self.chan.recv(8192)?;
+    fn handle_read(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+        let data = cx.recv(8192)?;
         self.got.extend_from_slice(&data);
         if self.got.len() >= self.expected {
             let echo = String::from_utf8_lossy(&self.got).into_owned();
             say(
                 &self.account,
                 &self.name,
-                format!("got the echo {echo:?}; closing"),
+                format!("got the echo {echo:?}; cx.close()"),
             );
-            let mut a = self.account.borrow_mut();
-            a.echoed += 1;
-            a.closed += 1;
-            drop(a);
-            self.chan.close();
+            self.account.borrow_mut().echoed += 1;
+            cx.close();
         }
         Ok(())
     }
-    fn handle_error(&mut self, err: Error) {
+    fn handle_error(&mut self, cx: &mut Cx<'_>, err: Error) {
         say(&self.account, &self.name, format!("handle_error: {err}"));
         self.account.borrow_mut().refused += 1;
-        self.chan.close();
+        cx.close();
+    }
+    /// Runs once the channel has left the map, however it was closed.
+    fn on_close(&mut self, _cx: &mut Cx<'_>) {
+        say(&self.account, &self.name, "on_close: out of the map".into());
+        self.account.borrow_mut().closed += 1;
     }
 }
 
@@ -188,38 +179,41 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     chan.set_reuse_addr();
     chan.bind("127.0.0.1:0".parse::<SocketAddr>()?)?;
     chan.listen(16)?;
-    let addr = chan.local_addr()?.as_socket().expect("an IP address");
+    let addr = chan.local_addr()?.as_socket().ok_or("not an IP address")?;
     say(&account, "server", format!("listening on {addr}"));
-    let server = map.add(EchoServer {
+    let server = map.add(
         chan,
-        accepted: 0,
-        account: account.clone(),
-    })?;
+        EchoServer {
+            accepted: 0,
+            account: account.clone(),
+        },
+    )?;
 
     let greetings = ["hello", "bonjour", "hallo"];
     for (i, g) in greetings.iter().enumerate() {
-        map.add(Client::start(
-            &format!("client {}", i + 1),
-            addr,
-            g,
-            &account,
-        )?)?;
+        let (chan, client) = Client::start(&format!("client {}", i + 1), addr, g, &account)?;
+        map.add(chan, client)?;
     }
     // A port where nothing listens: bound, then released.
     let refused = TcpListener::bind("127.0.0.1:0")?.local_addr()?;
-    map.add(Client::start("refused", refused, "anyone?", &account)?)?;
+    let (chan, client) = Client::start("refused", refused, "anyone?", &account)?;
+    map.add(chan, client)?;
 
     let deadline = Instant::now() + Duration::from_secs(10);
-    let done = |a: &Account| a.echoed + a.refused == greetings.len() + 1;
+    let done = |a: &Account| a.closed == greetings.len() + 1;
     while !done(&account.borrow()) || map.len() > 1 {
         if Instant::now() > deadline {
             return Err(format!("demo did not finish: {map:?}").into());
         }
-        asyncore::loop_(Some(Duration::from_millis(100)), false, Some(&map), Some(1))?;
+        asyncore::loop_(Duration::from_millis(100), false, Some(&map), 1)?;
     }
-    say(&account, "server", "all clients done; closing".into());
+    say(
+        &account,
+        "server",
+        "all clients done; server.close()".into(),
+    );
     server.close();
-    asyncore::loop_(Some(Duration::from_millis(100)), false, Some(&map), None)?;
+    asyncore::loop_(Duration::from_millis(100), false, Some(&map), None)?;
 
     let a = account.borrow();
     println!();

@@ -9,13 +9,14 @@
 use std::io::Write;
 use std::net::SocketAddr;
 
-use asyncore::{Channel, Dispatcher, Domain, Result, SockAddr, Socket, Type};
+use asyncore::{Channel, Cx, Dispatcher, Domain, Map, Result, SockAddr, Socket, Type};
 
 /// Stop reading from a connection while this much of its echo is unsent.
 const MAX_PENDING: usize = 256 * 1024;
 
+/// One connection: what it sent and has not been echoed yet.
+#[derive(Default)]
 struct EchoHandler {
-    chan: Channel,
     pending: Vec<u8>,
     sent: usize,
     /// The peer closed its side: send what is left, then close.
@@ -27,9 +28,10 @@ impl EchoHandler {
         self.pending.len() - self.sent
     }
 
-    fn flush(&mut self) -> Result<()> {
+    /// Sends what the socket takes now; closes once a draining channel is done.
+    fn flush(&mut self, cx: &mut Cx<'_>) -> Result<()> {
         while self.unsent() > 0 {
-            let n = self.chan.send(&self.pending[self.sent..])?;
+            let n = cx.send(&self.pending[self.sent..])?;
             if n == 0 {
                 break;
             }
@@ -39,7 +41,7 @@ impl EchoHandler {
             self.pending.clear();
             self.sent = 0;
             if self.draining {
-                self.chan.close();
+                cx.close();
             }
         }
         Ok(())
@@ -47,66 +49,44 @@ impl EchoHandler {
 }
 
 impl Dispatcher for EchoHandler {
-    fn channel(&self) -> &Channel {
-        &self.chan
-    }
-    fn channel_mut(&mut self) -> &mut Channel {
-        &mut self.chan
-    }
-
-    fn readable(&mut self) -> bool {
+    fn readable(&mut self, _cx: &mut Cx<'_>) -> bool {
         !self.draining && self.unsent() < MAX_PENDING
     }
 
-    fn writable(&mut self) -> bool {
+    fn writable(&mut self, _cx: &mut Cx<'_>) -> bool {
         self.unsent() > 0
     }
 
-    fn handle_read(&mut self) -> Result<()> {
+    fn handle_read(&mut self, cx: &mut Cx<'_>) -> Result<()> {
         let mut buf = [0u8; 16 * 1024];
-        let n = self.chan.recv_into(&mut buf)?;
+        let n = cx.recv_into(&mut buf)?;
         if n > 0 {
             self.pending.extend_from_slice(&buf[..n]);
-            self.flush()?;
+            self.flush(cx)?;
         }
         Ok(())
     }
 
-    fn handle_write(&mut self) -> Result<()> {
-        self.flush()
+    fn handle_write(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+        self.flush(cx)
     }
 
-    fn handle_close(&mut self) -> Result<()> {
+    fn handle_close(&mut self, cx: &mut Cx<'_>) -> Result<()> {
         // Half-close: keep sending the echo of what arrived, then close.
         self.draining = true;
-        if self.unsent() == 0 || !self.chan.connected {
-            self.chan.close();
+        if self.unsent() == 0 || !cx.connected {
+            cx.close();
         }
         Ok(())
     }
 }
 
-struct EchoServer {
-    chan: Channel,
-}
+/// The listening socket: each connection joins the map with an [`EchoHandler`].
+struct EchoServer;
 
 impl Dispatcher for EchoServer {
-    fn channel(&self) -> &Channel {
-        &self.chan
-    }
-    fn channel_mut(&mut self) -> &mut Channel {
-        &mut self.chan
-    }
-
-    fn handle_accepted(&mut self, sock: Socket, _addr: SockAddr) -> Result<()> {
-        let handler = EchoHandler {
-            chan: Channel::from_socket(sock)?,
-            pending: Vec::new(),
-            sent: 0,
-            draining: false,
-        };
-        let map = self.chan.map().expect("the server is in a map");
-        map.add(handler)?;
+    fn handle_accepted(&mut self, cx: &mut Cx<'_>, sock: Socket, _addr: SockAddr) -> Result<()> {
+        cx.add(Channel::from_socket(sock)?, EchoHandler::default())?;
         Ok(())
     }
 }
@@ -121,8 +101,9 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     chan.set_reuse_addr();
     chan.bind(addr)?;
     chan.listen(128)?;
-    let bound = chan.local_addr()?.as_socket().expect("an IP address");
-    asyncore::add(EchoServer { chan })?;
+    let bound = chan.local_addr()?.as_socket().ok_or("not an IP address")?;
+    Map::global().set_dispatch_budget(16); // a server: serve busy clients in runs (default 1)
+    asyncore::add(chan, EchoServer)?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "listening on {bound}")?;
     out.flush()?;

@@ -12,69 +12,66 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use asyncore::{Channel, Dispatcher, Domain, Error, Result, Type};
+use asyncore::{Channel, Cx, Dispatcher, Domain, Error, Result, Type};
 
 /// Give up on a connection that makes no progress for this long.
 const STALL_LIMIT: Duration = Duration::from_secs(30);
 
+/// The client's state; the socket is the channel it was added with.
 struct HttpClient {
-    chan: Channel,
+    /// The request, as far as it is not sent yet.
     buffer: Vec<u8>,
     out: std::io::Stdout,
     failure: Rc<RefCell<Option<String>>>,
 }
 
 impl HttpClient {
-    fn new(addr: SocketAddr, host: &str, path: &str) -> std::io::Result<HttpClient> {
+    /// A channel connecting to `addr`, and the client that drives it.
+    fn new(addr: SocketAddr, host: &str, path: &str) -> std::io::Result<(Channel, HttpClient)> {
         let mut chan = Channel::new();
         chan.create_socket(Domain::for_address(addr), Type::STREAM)?;
         chan.connect(addr)?;
-        Ok(HttpClient {
-            chan,
+        let client = HttpClient {
             buffer: format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").into_bytes(),
             out: std::io::stdout(),
             failure: Rc::default(),
-        })
+        };
+        Ok((chan, client))
     }
 }
 
 impl Dispatcher for HttpClient {
-    fn channel(&self) -> &Channel {
-        &self.chan
-    }
-    fn channel_mut(&mut self) -> &mut Channel {
-        &mut self.chan
-    }
-
-    fn handle_connect(&mut self) -> Result<()> {
+    fn handle_connect(&mut self, _cx: &mut Cx<'_>) -> Result<()> {
         Ok(())
     }
 
-    fn handle_close(&mut self) -> Result<()> {
+    fn handle_close(&mut self, cx: &mut Cx<'_>) -> Result<()> {
         self.out.flush()?;
-        self.chan.close();
+        cx.close();
         Ok(())
     }
 
-    fn handle_read(&mut self) -> Result<()> {
-        let data = self.chan.recv(8192)?;
+    fn handle_read(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+        let data = cx.recv(8192)?;
         self.out.write_all(&data)?;
         Ok(())
     }
 
-    fn writable(&mut self) -> bool {
+    fn writable(&mut self, _cx: &mut Cx<'_>) -> bool {
         !self.buffer.is_empty()
     }
 
-    fn handle_write(&mut self) -> Result<()> {
-        let sent = self.chan.send(&self.buffer)?;
+    fn handle_write(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+        let sent = cx.send(&self.buffer)?;
         self.buffer.drain(..sent);
         Ok(())
     }
 
-    fn handle_error(&mut self, err: Error) {
+    /// A refused connection, or any other failure: remembered for `run`, which
+    /// reports it once the channel has closed.
+    fn handle_error(&mut self, cx: &mut Cx<'_>, err: Error) {
         *self.failure.borrow_mut() = Some(err.to_string());
-        self.chan.close();
+        cx.close();
     }
 }
 
@@ -114,19 +111,20 @@ fn main() {
 
 fn run(target: &str, path: &str) -> std::result::Result<(), String> {
     let addr = resolve(target)?;
-    let client = HttpClient::new(addr, target, path).map_err(|e| format!("{addr}: {e}"))?;
+    let (chan, client) = HttpClient::new(addr, target, path).map_err(|e| format!("{addr}: {e}"))?;
     let failure = client.failure.clone();
-    let handle = asyncore::add(client).map_err(|e| e.to_string())?;
+    let handle = asyncore::add(chan, client).map_err(|e| e.to_string())?;
     let mut last_progress = Instant::now();
     let mut last_state = String::new();
     while handle.is_open() {
-        asyncore::loop_(Some(Duration::from_millis(200)), false, None, Some(1))
-            .map_err(|e| e.to_string())?;
-        let state = format!("{:?}", handle.borrow().chan);
+        asyncore::loop_(Duration::from_millis(200), false, None, 1).map_err(|e| e.to_string())?;
+        // Outside the loop's handlers, the handle reaches the channel's state.
+        let chan = handle.channel();
+        let state = format!("{:?}", *chan);
         if state != last_state {
             last_state = state;
             last_progress = Instant::now();
-        } else if handle.borrow().chan.connecting && last_progress.elapsed() > STALL_LIMIT {
+        } else if chan.connecting && last_progress.elapsed() > STALL_LIMIT {
             return Err(format!("{addr}: connect timed out"));
         }
     }

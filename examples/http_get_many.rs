@@ -152,11 +152,11 @@ fn main() -> ExitCode {
                 res.map(|r| (r.status, r.body_len))
                     .map_err(|e| e.to_string()),
             );
-        });
-        let added = client
-            .map_err(asyncore::Error::from)
-            .and_then(|c| map.add(c.with_host(args.origin.clone()).keep_bodies(false)));
-        if let Err(e) = added {
+        })
+        .with_host(args.origin.clone())
+        .keep_bodies(false);
+        // Opens the first connection and adds the client to the map with it.
+        if let Err(e) = client.start(&map) {
             eprintln!("http_get_many: cannot open a connection: {e}");
             break;
         }
@@ -164,7 +164,7 @@ fn main() -> ExitCode {
 
     let mut timed_out = false;
     while !map.is_empty() {
-        if let Err(e) = map.poll(Some(Duration::from_millis(100))) {
+        if let Err(e) = map.poll(Duration::from_millis(100)) {
             eprintln!("http_get_many: the loop failed: {e}");
             break;
         }

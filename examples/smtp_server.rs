@@ -32,8 +32,8 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 
 use asyncore::{
-    AsyncChat, AsyncChatHandler, Channel, Dispatcher, Domain, Error, Map, Result, SockAddr, Socket,
-    Type,
+    AsyncChat, Channel, Chat, ChatHandler, Cx, Dispatcher, Domain, Error, Map, Result, SockAddr,
+    Socket, Type,
 };
 
 /// Longest line accepted at all (a longer one closes the connection).
@@ -52,9 +52,8 @@ enum State {
     Data,
 }
 
-/// One SMTP session.
+/// One SMTP session's state; the chat state around it is in its [`AsyncChat`].
 struct Session {
-    chat: AsyncChat,
     state: State,
     /// The line being collected.
     line: Vec<u8>,
@@ -68,12 +67,9 @@ struct Session {
 }
 
 impl Session {
-    fn new(sock: Socket) -> Result<Session> {
-        let mut chat = AsyncChat::from_socket(sock)?;
-        chat.set_terminator(b"\r\n")?;
-        chat.set_input_limit(Some(MAX_LINE));
-        let mut session = Session {
-            chat,
+    /// A new session, greeting queued, ready to be added to the map.
+    fn new() -> Result<AsyncChat<Session>> {
+        let mut chat = AsyncChat::new(Session {
             state: State::Command,
             line: Vec::new(),
             mail_from: None,
@@ -82,14 +78,12 @@ impl Session {
             body_lines: 0,
             too_big: false,
             quitting: false,
-        };
-        session.reply(&format!("220 {HOSTNAME} asyncore SMTP sink"));
-        Ok(session)
-    }
-
-    fn reply(&mut self, text: &str) {
-        self.chat.push(text);
-        self.chat.push(b"\r\n");
+        });
+        chat.set_terminator(b"\r\n")?;
+        chat.set_input_limit(Some(MAX_LINE));
+        // Queued: sent once the channel is in the map and writable.
+        chat.push(format!("220 {HOSTNAME} asyncore SMTP sink\r\n"));
+        Ok(chat)
     }
 
     /// Forgets the current transaction (RSET, HELO/EHLO, end of DATA).
@@ -102,12 +96,12 @@ impl Session {
         self.too_big = false;
     }
 
-    fn command(&mut self, line: &[u8]) {
+    fn command(&mut self, chat: &mut Chat<'_, '_>, line: &[u8]) {
         if line.is_empty() {
-            return self.reply("500 Error: bad syntax");
+            return reply(chat, "500 Error: bad syntax");
         }
         if line.len() > MAX_COMMAND {
-            return self.reply("500 Error: line too long");
+            return reply(chat, "500 Error: line too long");
         }
         let text = String::from_utf8_lossy(line);
         let (verb, arg) = match text.split_once(' ') {
@@ -116,106 +110,119 @@ impl Session {
         };
         match verb.as_str() {
             "HELO" | "EHLO" if arg.is_empty() => {
-                self.reply(&format!("501 Syntax: {verb} hostname"))
+                reply(chat, &format!("501 Syntax: {verb} hostname"))
             }
             "HELO" => {
                 self.reset();
-                self.reply(&format!("250 {HOSTNAME}"));
+                reply(chat, &format!("250 {HOSTNAME}"));
             }
             "EHLO" => {
                 self.reset();
-                self.reply(&format!("250-{HOSTNAME}"));
-                self.reply(&format!("250-SIZE {MAX_MESSAGE}"));
-                self.reply("250-8BITMIME");
-                self.reply("250 HELP");
+                // One push for the whole multi-line reply: one write.
+                reply(
+                    chat,
+                    &format!(
+                        "250-{HOSTNAME}\r\n250-SIZE {MAX_MESSAGE}\r\n250-8BITMIME\r\n250 HELP"
+                    ),
+                );
             }
-            "NOOP" => self.reply("250 OK"),
-            "RSET" if !arg.is_empty() => self.reply("501 Syntax: RSET"),
+            "NOOP" => reply(chat, "250 OK"),
+            "RSET" if !arg.is_empty() => reply(chat, "501 Syntax: RSET"),
             "RSET" => {
                 self.reset();
-                self.reply("250 OK");
+                reply(chat, "250 OK");
             }
             "QUIT" => {
                 self.quitting = true;
-                self.reply("221 Bye");
-                self.chat.close_when_done();
+                reply(chat, "221 Bye");
+                chat.close_when_done();
             }
-            "MAIL" => self.mail(arg),
-            "RCPT" => self.rcpt(arg),
+            "MAIL" => self.mail(chat, arg),
+            "RCPT" => self.rcpt(chat, arg),
             "DATA" => {
                 if self.rcpt_to.is_empty() {
-                    self.reply("503 Error: need RCPT command");
+                    reply(chat, "503 Error: need RCPT command");
                 } else if !arg.is_empty() {
-                    self.reply("501 Syntax: DATA");
+                    reply(chat, "501 Syntax: DATA");
                 } else {
                     self.state = State::Data;
-                    self.reply("354 End data with <CR><LF>.<CR><LF>");
+                    reply(chat, "354 End data with <CR><LF>.<CR><LF>");
                 }
             }
-            "VRFY" if arg.is_empty() => self.reply("501 Syntax: VRFY <address>"),
-            "VRFY" => {
-                self.reply("252 Cannot VRFY user, but will accept message and attempt delivery")
-            }
-            "HELP" => {
-                self.reply("250 Supported commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY")
-            }
-            _ => self.reply(&format!("500 Error: command \"{verb}\" not recognized")),
+            "VRFY" if arg.is_empty() => reply(chat, "501 Syntax: VRFY <address>"),
+            "VRFY" => reply(
+                chat,
+                "252 Cannot VRFY user, but will accept message and attempt delivery",
+            ),
+            "HELP" => reply(
+                chat,
+                "250 Supported commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY",
+            ),
+            _ => reply(
+                chat,
+                &format!("500 Error: command \"{verb}\" not recognized"),
+            ),
         }
     }
 
-    fn mail(&mut self, arg: &str) {
+    fn mail(&mut self, chat: &mut Chat<'_, '_>, arg: &str) {
         const SYNTAX: &str = "501 Syntax: MAIL FROM: <address> [SP <mail-parameters>]";
         let Some((address, params)) = path_argument(arg, "FROM:") else {
-            return self.reply(SYNTAX);
+            return reply(chat, SYNTAX);
         };
         if self.mail_from.is_some() {
-            return self.reply("503 Error: nested MAIL command");
+            return reply(chat, "503 Error: nested MAIL command");
         }
         for param in params.split_whitespace() {
             let (key, value) = param.split_once('=').unwrap_or((param, ""));
             match key.to_ascii_uppercase().as_str() {
                 "SIZE" => match value.parse::<u64>() {
                     Ok(size) if size > MAX_MESSAGE as u64 => {
-                        return self
-                            .reply("552 Error: message size exceeds fixed maximum message size");
+                        return reply(
+                            chat,
+                            "552 Error: message size exceeds fixed maximum message size",
+                        );
                     }
                     Ok(_) => {}
-                    Err(_) => return self.reply(SYNTAX),
+                    Err(_) => return reply(chat, SYNTAX),
                 },
                 "BODY" if ["7BIT", "8BITMIME"].contains(&value.to_ascii_uppercase().as_str()) => {}
-                "BODY" => return self.reply("501 Error: BODY can only be one of 7BIT, 8BITMIME"),
+                "BODY" => return reply(chat, "501 Error: BODY can only be one of 7BIT, 8BITMIME"),
                 _ => {
-                    return self
-                        .reply("555 MAIL FROM parameters not recognized or not implemented");
+                    return reply(
+                        chat,
+                        "555 MAIL FROM parameters not recognized or not implemented",
+                    );
                 }
             }
         }
         self.mail_from = Some(address.as_bytes().to_vec());
-        self.reply("250 OK");
+        reply(chat, "250 OK");
     }
 
-    fn rcpt(&mut self, arg: &str) {
+    fn rcpt(&mut self, chat: &mut Chat<'_, '_>, arg: &str) {
         if self.mail_from.is_none() {
-            return self.reply("503 Error: need MAIL command");
+            return reply(chat, "503 Error: need MAIL command");
         }
         const SYNTAX: &str = "501 Syntax: RCPT TO: <address> [SP <mail-parameters>]";
         match path_argument(arg, "TO:") {
-            Some(("", _)) => self.reply(SYNTAX),
-            Some((_, params)) if !params.trim().is_empty() => {
-                self.reply("555 RCPT TO parameters not recognized or not implemented")
-            }
+            Some(("", _)) => reply(chat, SYNTAX),
+            Some((_, params)) if !params.trim().is_empty() => reply(
+                chat,
+                "555 RCPT TO parameters not recognized or not implemented",
+            ),
             Some((address, _)) => {
                 self.rcpt_to.push(address.as_bytes().to_vec());
-                self.reply("250 OK");
+                reply(chat, "250 OK");
             }
-            None => self.reply(SYNTAX),
+            None => reply(chat, SYNTAX),
         }
     }
 
     /// One line of the message body: the line "." ends it.
-    fn data_line(&mut self, line: &[u8]) {
+    fn data_line(&mut self, chat: &mut Chat<'_, '_>, line: &[u8]) {
         if line == b"." {
-            self.deliver();
+            self.deliver(chat);
             return;
         }
         let line = line.strip_prefix(b".").unwrap_or(line);
@@ -232,10 +239,10 @@ impl Session {
     }
 
     /// The end of DATA: print the message, answer, and start over.
-    fn deliver(&mut self) {
+    fn deliver(&mut self, chat: &mut Chat<'_, '_>) {
         if self.too_big {
             self.reset();
-            return self.reply("552 Error: Too much mail data");
+            return reply(chat, "552 Error: Too much mail data");
         }
         let mut text = Vec::with_capacity(self.body.len() + 256);
         text.extend_from_slice(b"---------- MESSAGE FOLLOWS ----------\nmail from: ");
@@ -257,10 +264,18 @@ impl Session {
         drop(out);
         self.reset();
         match printed {
-            Ok(()) => self.reply("250 OK"),
-            Err(_) => self.reply("451 Error: cannot record the message"),
+            Ok(()) => reply(chat, "250 OK"),
+            Err(_) => reply(chat, "451 Error: cannot record the message"),
         }
     }
+}
+
+/// Sends one reply line: pushed, so sent at once (as far as the socket takes it).
+fn reply(chat: &mut Chat<'_, '_>, text: &str) {
+    let mut line = Vec::with_capacity(text.len() + 2);
+    line.extend_from_slice(text.as_bytes());
+    line.extend_from_slice(b"\r\n");
+    chat.push(line);
 }
 
 /// Splits `FROM:<address> params` (the keyword matched without regard to case, spaces
@@ -283,25 +298,17 @@ fn path_argument<'a>(arg: &'a str, keyword: &str) -> Option<(&'a str, &'a str)> 
     }
 }
 
-impl AsyncChatHandler for Session {
-    fn chat(&self) -> &AsyncChat {
-        &self.chat
-    }
-
-    fn chat_mut(&mut self) -> &mut AsyncChat {
-        &mut self.chat
-    }
-
-    fn collect_incoming_data(&mut self, data: &[u8]) {
+impl ChatHandler for Session {
+    fn collect_incoming_data(&mut self, _chat: &mut Chat<'_, '_>, data: &[u8]) {
         self.line.extend_from_slice(data);
     }
 
-    fn found_terminator(&mut self) -> Result<()> {
+    fn found_terminator(&mut self, chat: &mut Chat<'_, '_>) -> Result<()> {
         let line = std::mem::take(&mut self.line);
         if !self.quitting {
             match self.state {
-                State::Command => self.command(&line),
-                State::Data => self.data_line(&line),
+                State::Command => self.command(chat, &line),
+                State::Data => self.data_line(chat, &line),
             }
         }
         // Reuse the line's buffer for the next one.
@@ -312,30 +319,16 @@ impl AsyncChatHandler for Session {
 }
 
 /// The listening socket: one [`Session`] per connection.
-struct Server {
-    chan: Channel,
-}
+struct Server;
 
 impl Dispatcher for Server {
-    fn channel(&self) -> &Channel {
-        &self.chan
-    }
-
-    fn channel_mut(&mut self) -> &mut Channel {
-        &mut self.chan
-    }
-
-    fn handle_accepted(&mut self, sock: Socket, _addr: SockAddr) -> Result<()> {
-        let session = Session::new(sock)?;
-        self.chan
-            .map()
-            .expect("the server is in a map")
-            .add(session)?;
+    fn handle_accepted(&mut self, cx: &mut Cx<'_>, sock: Socket, _addr: SockAddr) -> Result<()> {
+        cx.add(Channel::from_socket(sock)?, Session::new()?)?;
         Ok(())
     }
 
     /// A failed accept (out of file descriptors, say) must not stop the server.
-    fn handle_error(&mut self, err: Error) {
+    fn handle_error(&mut self, _cx: &mut Cx<'_>, err: Error) {
         eprintln!("smtp_server: accept failed: {err}");
     }
 }
@@ -375,7 +368,8 @@ fn run(addr: SocketAddr) -> std::result::Result<(), Box<dyn std::error::Error>> 
     chan.bind(addr)?;
     chan.listen(128)?;
     let bound = chan.local_addr()?.as_socket().ok_or("not an IP address")?;
-    map.add(Server { chan })?;
+    map.set_dispatch_budget(16); // a server: serve busy clients in runs (default 1)
+    map.add(chan, Server)?;
 
     let mut out = std::io::stdout().lock();
     writeln!(out, "listening on {bound}")?;
