@@ -68,6 +68,11 @@ pub struct Server {
 }
 
 impl Server {
+    /// The server's process id (for `/proc/PID/...`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Starts example `name` on 127.0.0.1 port 0 and waits for its `listening on` line.
     pub fn start(name: &str) -> Server {
         Server::start_with(name, &["127.0.0.1:0"])
