@@ -3,9 +3,9 @@
 //! Each line is 99 printable bytes and `\n`. Every connection keeps 32 lines in
 //! flight (it writes more as echoes come back) and checks every byte echoed.
 //! Reports lines per second and the server thread's user, system and total CPU
-//! time per line. Only line servers run it (tokio_util `LinesCodec` now, the
-//! crate's `AsyncChat` later); a byte echo would pass it without splitting
-//! anything. Ratio: to `LinesCodec`.
+//! time per line. Only line servers run it (tokio_util `LinesCodec` and the
+//! crate's `AsyncChat`); a byte echo would pass it without splitting anything.
+//! Ratio: to `LinesCodec`.
 
 use crate::config::Config;
 use crate::load::stream::Spec;

@@ -1,14 +1,22 @@
 //! The crate's line-echo server, written as a porter of a Python `async_chat` server
-//! would write it: a listening `Dispatcher` whose `handle_accepted` adds a
-//! `LineEcho` per connection. `LineEcho` sets the terminator `\n`, collects each line
-//! in `collect_incoming_data` and pushes it back with its `\n` in
-//! `found_terminator`; `AsyncChat` sends all the answers to one read in one write.
-//! Lines longer than the tokio server's limit close the connection, and a peer that
-//! lets a backlog of answers pile up is not read from until it has taken them.
+//! would write it: a listening `Dispatcher` whose `handle_accepted` adds an
+//! `AsyncChat<LineEcho>` per connection. `LineEcho` sets the terminator `\n`, collects
+//! each line in `collect_incoming_data` and pushes it back with its `\n` in
+//! `found_terminator`. As Python's `push` does, a push starts sending at once, except
+//! that the answers to the lines of one read are sent together, with the last one's
+//! (the crate's default coalescing of pipelined replies; what the socket does not take
+//! is queued, and later answers are gathered into vectored writes). Lines longer than
+//! the tokio server's limit close the connection, and a peer that lets a backlog of
+//! answers pile up is not read from until it has taken them.
+//!
+//! The loop runs free with the dispatch budget a server sets,
+//! [`SERVER_BUDGET`](super::SERVER_BUDGET), as the `asyncore` echo server does.
 
 use std::net::TcpListener;
 
-use asyncore::{AsyncChat, AsyncChatHandler, Channel, Dispatcher, Map, Result, SockAddr, Socket};
+use asyncore::{
+    AsyncChat, Channel, Chat, ChatHandler, Cx, Dispatcher, Map, Result, SockAddr, Socket,
+};
 
 use super::{ServerStats, Stop};
 
@@ -18,61 +26,46 @@ const MAX_LINE: usize = 8 * 1024;
 const MAX_BACKLOG: usize = 256 * 1024;
 
 struct LineEcho {
-    chat: AsyncChat,
     line: Vec<u8>,
 }
 
-impl AsyncChatHandler for LineEcho {
-    fn chat(&self) -> &AsyncChat {
-        &self.chat
+impl ChatHandler for LineEcho {
+    fn readable(&mut self, chat: &mut Chat<'_, '_>) -> bool {
+        chat.pending_bytes() < MAX_BACKLOG
     }
-    fn chat_mut(&mut self) -> &mut AsyncChat {
-        &mut self.chat
-    }
-    fn readable(&mut self) -> bool {
-        self.chat.pending_bytes() < MAX_BACKLOG
-    }
-    fn collect_incoming_data(&mut self, data: &[u8]) {
+    fn collect_incoming_data(&mut self, _chat: &mut Chat<'_, '_>, data: &[u8]) {
         self.line.extend_from_slice(data);
     }
-    fn found_terminator(&mut self) -> Result<()> {
+    fn found_terminator(&mut self, chat: &mut Chat<'_, '_>) -> Result<()> {
         self.line.push(b'\n');
-        self.chat.push(&self.line);
+        chat.push(&self.line);
         self.line.clear();
         Ok(())
     }
 }
 
 struct LineServer {
-    chan: Channel,
     accepted: u64,
 }
 
 impl Dispatcher for LineServer {
-    fn channel(&self) -> &Channel {
-        &self.chan
-    }
-    fn channel_mut(&mut self) -> &mut Channel {
-        &mut self.chan
-    }
-    fn handle_accepted(&mut self, sock: Socket, _addr: SockAddr) -> Result<()> {
+    fn handle_accepted(&mut self, cx: &mut Cx<'_>, sock: Socket, _addr: SockAddr) -> Result<()> {
         self.accepted += 1;
-        let mut chat = AsyncChat::from_socket(sock)?;
+        let mut chat = AsyncChat::new(LineEcho { line: Vec::new() });
         chat.set_terminator(b"\n")?;
         chat.set_input_limit(Some(MAX_LINE));
-        self.chan.map().expect("in a map").add(LineEcho {
-            chat,
-            line: Vec::new(),
-        })?;
+        cx.add(Channel::from_socket(sock)?, chat)?;
         Ok(())
     }
 }
 
-/// Serves line echo on `listener` until `stop`, in a free-running loop.
+/// Serves line echo on `listener` until `stop`, in a free-running loop with a
+/// dispatch budget of [`SERVER_BUDGET`](super::SERVER_BUDGET).
 pub fn serve(listener: TcpListener, stop: Stop) -> ServerStats {
     let map = Map::new().expect("asyncore map");
+    map.set_dispatch_budget(super::SERVER_BUDGET);
     let chan = Channel::from_socket(listener).expect("listener");
-    let server = map.add(LineServer { chan, accepted: 0 }).expect("add");
+    let server = map.add(chan, LineServer { accepted: 0 }).expect("add");
     super::run_until_stopped(&map, &stop);
     let accepted = server.borrow().accepted;
     asyncore::close_all(Some(&map), true).expect("close_all");
