@@ -179,7 +179,7 @@
 //! |---|---|
 //! | `loop(timeout, map, tasks, count)` | [`loop_with_tasks`](crate::loop_with_tasks); [`loop_`](crate::loop_) runs the global tasks too |
 //! | `call_later(delay, cb)` | [`call_later`](crate::call_later), [`Tasks::call_later`](crate::Tasks::call_later); repeating: [`call_every`](crate::call_every) |
-//! | a delayed call's `call()`, `reset()`, `delay(s)`, `cancel()`, `active()` | [`TaskHandle::call_now`](crate::TaskHandle::call_now), [`reset`](crate::TaskHandle::reset), [`delay`](crate::TaskHandle::delay) (pushes the deadline later by `s`), [`cancel`](crate::TaskHandle::cancel), [`active`](crate::TaskHandle::active) |
+//! | a delayed call's `call()`, `reset()`, `delay(s)`, `cancel()`, `active()` | [`TaskHandle::call_now`](crate::TaskHandle::call_now), [`reset`](crate::TaskHandle::reset), [`delay`](crate::TaskHandle::delay) (pushes the deadline later by `s`), [`cancel`](crate::TaskHandle::cancel), [`is_pending`](crate::TaskHandle::is_pending) |
 //! | (another thread calling `push()`: a data race) | [`Map::loop_handle`](crate::Map::loop_handle): [`LoopHandle::call`](crate::LoopHandle::call), [`wake`](crate::LoopHandle::wake), [`exit`](crate::LoopHandle::exit) |
 //!
 //! ## asycamore.tcpsocket
