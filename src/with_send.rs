@@ -80,7 +80,8 @@ pub(crate) fn flush(chan: &mut Channel, out: &mut Vec<u8>) -> io::Result<()> {
 
 impl<H: Dispatcher> Dispatcher for DispatcherWithSend<H> {
     fn readable(&mut self, cx: &mut Cx<'_>) -> bool {
-        self.handler.readable(&mut cx.with_out(&mut self.out_buffer))
+        self.handler
+            .readable(&mut cx.with_out(&mut self.out_buffer))
     }
 
     /// True while connecting or while data is queued.
@@ -89,7 +90,8 @@ impl<H: Dispatcher> Dispatcher for DispatcherWithSend<H> {
     }
 
     fn handle_read(&mut self, cx: &mut Cx<'_>) -> Result<()> {
-        self.handler.handle_read(&mut cx.with_out(&mut self.out_buffer))
+        self.handler
+            .handle_read(&mut cx.with_out(&mut self.out_buffer))
     }
 
     /// Sends what the socket takes from the buffer.
@@ -99,7 +101,8 @@ impl<H: Dispatcher> Dispatcher for DispatcherWithSend<H> {
     }
 
     fn handle_expt(&mut self, cx: &mut Cx<'_>) -> Result<()> {
-        self.handler.handle_expt(&mut cx.with_out(&mut self.out_buffer))
+        self.handler
+            .handle_expt(&mut cx.with_out(&mut self.out_buffer))
     }
 
     fn handle_connect(&mut self, cx: &mut Cx<'_>) -> Result<()> {
@@ -108,7 +111,8 @@ impl<H: Dispatcher> Dispatcher for DispatcherWithSend<H> {
     }
 
     fn handle_accept(&mut self, cx: &mut Cx<'_>) -> Result<()> {
-        self.handler.handle_accept(&mut cx.with_out(&mut self.out_buffer))
+        self.handler
+            .handle_accept(&mut cx.with_out(&mut self.out_buffer))
     }
 
     fn handle_accepted(&mut self, cx: &mut Cx<'_>, sock: Socket, addr: SockAddr) -> Result<()> {
@@ -117,7 +121,8 @@ impl<H: Dispatcher> Dispatcher for DispatcherWithSend<H> {
     }
 
     fn handle_close(&mut self, cx: &mut Cx<'_>) -> Result<()> {
-        self.handler.handle_close(&mut cx.with_out(&mut self.out_buffer))
+        self.handler
+            .handle_close(&mut cx.with_out(&mut self.out_buffer))
     }
 
     fn handle_error(&mut self, cx: &mut Cx<'_>, err: Error) {
