@@ -66,7 +66,6 @@
 use std::fmt;
 use std::io;
 use std::mem;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -74,7 +73,6 @@ use mio::Waker;
 
 use crate::core::WAKE_TOKEN;
 use crate::map::Map;
-use crate::panic::message as panic_message;
 
 type Job = Box<dyn FnOnce(&Map) + Send>;
 
@@ -225,12 +223,7 @@ impl Remote {
             return;
         }
         for job in jobs {
-            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| job(map))) {
-                log::error!(
-                    "closure from a LoopHandle failed: {}",
-                    panic_message(&*payload, "LoopHandle::call")
-                );
-            }
+            crate::panic::catch_logged("closure from LoopHandle::call", || job(map));
         }
     }
 

@@ -19,6 +19,18 @@ pub(crate) fn catch_phased<R>(f: impl FnOnce(&mut &'static str) -> R) -> Result<
     catch_unwind(AssertUnwindSafe(|| f(&mut phase))).map_err(|p| Error::Panic(message(&*p, phase)))
 }
 
+/// Runs `f`; a panic is logged at error level as `what panicked: message` and makes
+/// the result false.
+pub(crate) fn catch_logged(what: &str, f: impl FnOnce()) -> bool {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(()) => true,
+        Err(p) => {
+            log::error!("{what} panicked: {}", message(&*p, what));
+            false
+        }
+    }
+}
+
 /// A panic payload's message, with the phase it came from.
 pub(crate) fn message(payload: &(dyn Any + Send), phase: &str) -> String {
     let msg = if let Some(s) = payload.downcast_ref::<&str>() {

@@ -145,11 +145,9 @@ use std::collections::BinaryHeap;
 use std::collections::binary_heap::PeekMut;
 use std::fmt;
 use std::ops::{Deref, DerefMut};
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
 
-use crate::panic::message as panic_message;
 use crate::slab::{Key, Slab};
 
 type Callback = Box<dyn FnMut()>;
@@ -482,13 +480,7 @@ fn after(start: Instant, delay: Duration) -> Instant {
 
 /// Runs a callback, catching and logging a panic. Returns false if it panicked.
 fn invoke(callback: &mut Callback) -> bool {
-    match catch_unwind(AssertUnwindSafe(callback)) {
-        Ok(()) => true,
-        Err(payload) => {
-            log::error!("scheduled {}", panic_message(&*payload, "task"));
-            false
-        }
-    }
+    crate::panic::catch_logged("scheduled task", callback)
 }
 
 /// The collection behind [`Tasks`]: a slab of tasks and a min-heap of deadlines.

@@ -24,15 +24,6 @@ pub(crate) enum Outcome {
     Failed(io::Error),
 }
 
-#[cfg(any(target_os = "linux", target_os = "android"))]
-mod errno {
-    pub(super) const ENOBUFS: i32 = 105;
-}
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-mod errno {
-    pub(super) const ENOBUFS: i32 = 55;
-}
-
 /// Reads once into `buf` (retrying EINTR).
 pub(crate) fn recv(chan: &mut Channel, buf: &mut [u8]) -> Outcome {
     let res = loop {
@@ -46,7 +37,7 @@ pub(crate) fn recv(chan: &mut Channel, buf: &mut [u8]) -> Outcome {
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => Outcome::Blocked,
         // Out of buffer space: transient, and no edge will announce its end, so the
         // readiness bit stays and the loop calls again.
-        Err(e) if e.raw_os_error() == Some(errno::ENOBUFS) => Outcome::Blocked,
+        Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => Outcome::Blocked,
         Err(e) => {
             chan.ready.remove(Ready::READ | Ready::READ_CLOSED);
             Outcome::Failed(e)
@@ -70,7 +61,7 @@ pub(crate) fn send(chan: &mut Channel, data: &[u8]) -> Outcome {
         }
         Ok(n) => Outcome::Done(n),
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => Outcome::Blocked,
-        Err(e) if e.raw_os_error() == Some(errno::ENOBUFS) => Outcome::Blocked,
+        Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => Outcome::Blocked,
         Err(e) => {
             chan.ready.remove(Ready::WRITE);
             Outcome::Failed(e)
