@@ -24,7 +24,25 @@ use socket2::{Domain, SockAddr, Socket, Type};
 
 use crate::file::FileWrapper;
 use crate::ready::Ready;
-use crate::sys::{SEND_FLAGS, in_progress, is_disconnect};
+use crate::sys::{SEND_FLAGS, in_progress, is_disconnect, is_exhaustion};
+
+/// How the peer left, as the channel's socket calls saw it: see
+/// [`Channel::disconnect`].
+///
+/// Python's asyncore calls `handle_close` for both and cannot tell them apart; here a
+/// `handle_close` can: an orderly end of stream (the peer may still read what is sent
+/// to it, as after a half-close) or a reset (nothing more can be sent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Disconnect {
+    /// A read returned end of stream: the peer closed or shut down its side. The
+    /// channel stays `connected`; sending may still work.
+    Eof,
+    /// A send or receive failed with a disconnect error (ECONNRESET, EPIPE, ENOTCONN,
+    /// ESHUTDOWN, ECONNABORTED, EBADF): the connection is over and the channel is no
+    /// longer `connected`.
+    Reset(io::ErrorKind),
+}
 
 /// The OS object behind a channel.
 #[derive(Debug)]
@@ -87,6 +105,11 @@ pub struct Channel {
     /// The loop calls `handle_close` once the current handler returns: a socket call
     /// found the peer gone, or a `close_when_done` marker was reached.
     pub(crate) close_due: bool,
+    disconnect: Option<Disconnect>,
+    /// `accept` ran out of descriptors: the loop pauses accepting on this channel.
+    pub(crate) accept_paused: bool,
+    /// In an episode of failed accepts (logged once, when it starts).
+    accept_failing: bool,
 }
 
 impl Default for Channel {
@@ -109,6 +132,9 @@ impl Channel {
             epoch: 0,
             ready: Ready::EMPTY,
             close_due: false,
+            disconnect: None,
+            accept_paused: false,
+            accept_failing: false,
         }
     }
 
@@ -209,6 +235,7 @@ impl Channel {
         self.always_ready = false;
         self.ready = Ready::EMPTY;
         self.close_due = false;
+        self.disconnect = None;
         self.epoch = self.epoch.wrapping_add(1);
     }
 
@@ -312,12 +339,35 @@ impl Channel {
     /// connection was aborted before it could be accepted, as in Python. The socket
     /// returned is blocking as the OS made it; hand it to [`Channel::from_socket`].
     ///
+    /// Out of file descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM) is not an
+    /// error either: the listener stays open, the failure is logged once per episode,
+    /// and the loop stops offering this channel accept events for a short pause
+    /// (100 ms, or until a channel of its map closes and frees a descriptor), then
+    /// resumes by itself. Python's `accept` raises, and its default `handle_error`
+    /// closes the listener; a server then stops serving for good.
+    ///
     /// # Errors
     ///
-    /// Any other failure, for example running out of file descriptors.
+    /// Any other failure.
     pub fn accept(&mut self) -> io::Result<Option<(Socket, SockAddr)>> {
         match self.sock()?.accept() {
-            Ok(pair) => Ok(Some(pair)),
+            Ok(pair) => {
+                if std::mem::take(&mut self.accept_failing) {
+                    log::warn!("{self:?}: accepting connections again");
+                }
+                Ok(Some(pair))
+            }
+            Err(e) if is_exhaustion(&e) => {
+                self.ready.remove(Ready::READ);
+                self.accept_paused = true;
+                if !std::mem::replace(&mut self.accept_failing, true) {
+                    log::error!(
+                        "{self:?}: accept failed ({e}); pausing accepts until a descriptor \
+                         is freed (logged once until accepting works again)"
+                    );
+                }
+                Ok(None)
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 self.ready.remove(Ready::READ);
                 Ok(None)
@@ -390,7 +440,7 @@ impl Channel {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(0),
             Err(e) if is_disconnect(&e) => {
-                self.peer_gone();
+                self.peer_gone(&e);
                 Ok(0)
             }
             Err(e) => Err(e),
@@ -400,9 +450,37 @@ impl Channel {
     /// A disconnect errno from `send` or `recv`: the connection is over (Python's
     /// `handle_close` would close it), so nothing more is sent, and `handle_close`
     /// is due.
-    fn peer_gone(&mut self) {
+    fn peer_gone(&mut self, e: &io::Error) {
         self.connected = false;
         self.close_due = true;
+        self.disconnect = Some(Disconnect::Reset(e.kind()));
+    }
+
+    /// How the peer left, once a socket call has seen it: [`Disconnect::Eof`] after a
+    /// read returned end of stream, [`Disconnect::Reset`] after a reset or broken
+    /// connection. `None` while the connection is up. Ask it in `handle_close` to tell
+    /// a half-close (keep sending what is left, then close) from a reset (close now).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use asyncore::{Cx, Disconnect, Dispatcher, Result};
+    ///
+    /// struct Echo { unsent: Vec<u8> }
+    /// impl Dispatcher for Echo {
+    ///     fn handle_close(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+    ///         match cx.disconnect() {
+    ///             // Half-closed: finish sending, handle_write closes when done.
+    ///             Some(Disconnect::Eof) if !self.unsent.is_empty() => {}
+    ///             _ => cx.close(),
+    ///         }
+    ///         Ok(())
+    ///     }
+    /// }
+    /// # let _ = Echo { unsent: Vec::new() };
+    /// ```
+    pub fn disconnect(&self) -> Option<Disconnect> {
+        self.disconnect
     }
 
     /// Reads up to `n` bytes into a new buffer: Python's `recv(n)`. An empty result
@@ -432,11 +510,12 @@ impl Channel {
         match self.read_raw(buf) {
             Ok(0) if !buf.is_empty() => {
                 self.close_due = true;
+                self.disconnect.get_or_insert(Disconnect::Eof);
                 Ok(0)
             }
             Err(e) if is_disconnect(&e) => {
                 self.ready.remove(Ready::READ);
-                self.peer_gone();
+                self.peer_gone(&e);
                 Ok(0)
             }
             other => other,

@@ -17,6 +17,7 @@
 use std::cell::{Cell, OnceCell, RefCell};
 use std::io;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Registry, Token};
@@ -68,7 +69,16 @@ pub(crate) struct Core {
     /// Channels closed while someone outside the loop had their dispatcher or channel
     /// borrowed: the next pass finishes closing them.
     closing: RefCell<Vec<NodeRef>>,
+    /// Listeners whose `accept` ran out of descriptors, and when to offer them accept
+    /// events again (sooner if a channel of the map closes).
+    paused: RefCell<Vec<(Key, Instant)>>,
+    /// A channel left the map since the paused listeners were last looked at.
+    freed: Cell<bool>,
 }
+
+/// How long a listener that ran out of descriptors waits before it tries again, unless
+/// a channel of its map closes first.
+pub(crate) const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 impl Drop for Core {
     fn drop(&mut self) {
@@ -97,6 +107,8 @@ impl Core {
             exit: Cell::new(false),
             tasks: RefCell::new(None),
             closing: RefCell::new(Vec::new()),
+            paused: RefCell::new(Vec::new()),
+            freed: Cell::new(false),
         })
     }
 
@@ -166,6 +178,7 @@ impl Core {
     /// the caller with no borrow held (its `Drop` may touch the map).
     pub(crate) fn remove(&self, key: Key) -> Option<NodeRef> {
         let node = self.nodes.borrow_mut().remove(key)?;
+        self.freed.set(true);
         let meta = &node.node().meta;
         if meta.key.get() == Some(key) {
             meta.key.set(None);
@@ -245,6 +258,44 @@ impl Core {
         }))
     }
 
+    /// When the first paused listener is due to try again, if any is paused.
+    pub(crate) fn next_resume(&self) -> Option<Instant> {
+        self.paused.borrow().iter().map(|&(_, at)| at).min()
+    }
+
+    /// Offers accept events again to the paused listeners whose pause is over, or to
+    /// all of them once a channel of the map has closed (a descriptor is free).
+    pub(crate) fn resume_accepts(&self) {
+        let freed = self.freed.replace(false);
+        if self.paused.borrow().is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let due: Vec<Key> = {
+            let mut paused = self.paused.borrow_mut();
+            let mut due = Vec::new();
+            paused.retain(|&(key, at)| {
+                let go = freed || at <= now;
+                if go {
+                    due.push(key);
+                }
+                !go
+            });
+            due
+        };
+        for key in due {
+            let Some(node) = self.get(key) else { continue };
+            let n = node.node();
+            match n.chan.try_borrow_mut() {
+                Ok(mut chan) => {
+                    chan.ready |= Ready::READ;
+                    self.enqueue(&n.meta);
+                }
+                Err(_) => self.paused.borrow_mut().push((key, now)),
+            }
+        }
+    }
+
     /// Finishes the closes that had to wait for a borrow to end (see `close_node`).
     pub(crate) fn finish_closing(&self, map: &Map) {
         if self.closing.borrow().is_empty() {
@@ -307,6 +358,13 @@ impl Core {
         }
         if meta.close_requested.take() {
             chan.close();
+        }
+        if std::mem::take(&mut chan.accept_paused) {
+            if let Some(key) = meta.key.get() {
+                self.paused
+                    .borrow_mut()
+                    .push((key, Instant::now() + ACCEPT_BACKOFF));
+            }
         }
         let mut removed = None;
         match meta.key.get() {

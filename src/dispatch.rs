@@ -126,9 +126,17 @@ pub(crate) fn serve(
 #[cold]
 fn closing(d: &mut dyn Dispatcher, cx: &mut Cx<'_>) -> Result<()> {
     if std::mem::take(&mut cx.close_due) {
+        let epoch = cx.epoch;
         let r = call("handle_close", || d.handle_close(cx));
         settle(d, cx, r)?;
         if !cx.is_open() {
+            return Ok(());
+        }
+        // A reset connection is over: if `handle_close` kept it (and gave it no new
+        // socket), it is closed now, so it can neither spin nor leak.
+        if cx.epoch == epoch && matches!(cx.disconnect(), Some(crate::Disconnect::Reset(_))) {
+            cx.log("handle_close left a reset connection open: closing it");
+            cx.close();
             return Ok(());
         }
     }

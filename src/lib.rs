@@ -154,7 +154,7 @@ pub mod tasks;
 pub mod tcpsocket;
 mod with_send;
 
-pub use channel::Channel;
+pub use channel::{Channel, Disconnect};
 pub use chat::{
     AsyncChat, Chat, ChatHandler, ChatState, Producer, ReadProducer, SimpleProducer, Terminator,
     default_handle_read, find_prefix_at_end, producer_fn, simple_producer,

@@ -47,6 +47,7 @@ impl Core {
     ) -> Result<()> {
         let budget = self.budget.get();
         self.finish_closing(map);
+        self.resume_accepts();
         // Tasks matter to this pass only if some are pending: then (and only then) the
         // clock is read, to bound the poll and to find the due tasks.
         let due = tasks.filter(|t| !t.is_empty());
@@ -59,7 +60,20 @@ impl Core {
         if self.consult_all.get() {
             scratch.queue.extend(self.keys());
         }
-        scratch.ready.append(&mut self.deferred.borrow_mut());
+        // Readiness a nested pass could not deliver: for the channels whose handler is
+        // still running (this is a nested pass itself), it waits for the outer loop
+        // and does not keep this one awake.
+        let deferred = std::mem::take(&mut *self.deferred.borrow_mut());
+        for (key, bits) in deferred {
+            let running = self
+                .get(key)
+                .is_some_and(|n| n.node().handler.try_borrow_mut().is_err());
+            if running {
+                self.deferred.borrow_mut().push((key, bits));
+            } else {
+                scratch.ready.push((key, bits));
+            }
+        }
         let mut busy = !scratch.ready.is_empty();
         for &key in &scratch.queue {
             if let Some(node) = self.get(key) {
@@ -72,6 +86,10 @@ impl Core {
         // rounds a timeout up to whole milliseconds, so rounding never ends the poll
         // before a deadline; step 5 checks the clock anyway.
         let mut wait = if busy { Some(Duration::ZERO) } else { timeout };
+        if let (Some(resume), false) = (self.next_resume(), busy) {
+            let left = resume.saturating_duration_since(Instant::now());
+            wait = Some(wait.map_or(left, |w| w.min(left)));
+        }
         if let Some(t) = due {
             if wait != Some(Duration::ZERO) {
                 if let Some(deadline) = t.next_deadline() {
@@ -114,11 +132,13 @@ impl Core {
         for &(key, bits) in &scratch.ready {
             if let Some(node) = self.get(key) {
                 self.run_channel(map, key, &node, bits, (pass, budget), &mut outcome);
+                release(node);
             }
         }
         for &key in &scratch.queue {
             if let Some(node) = self.get(key) {
                 self.run_channel(map, key, &node, Ready::EMPTY, (pass, budget), &mut outcome);
+                release(node);
             }
         }
         outcome?;
@@ -139,7 +159,9 @@ impl Core {
         }
         let (Ok(mut chan), Ok(mut d)) = (n.chan.try_borrow_mut(), n.handler.try_borrow_mut())
         else {
-            return true; // running (a nested pass): let the outer pass decide
+            // Its handler is running (this is a nested pass): it stays queued for the
+            // outer loop, and does not keep this pass from sleeping.
+            return false;
         };
         if n.meta.consulted_pass.get() != pass {
             n.meta.consulted_pass.set(pass);
@@ -196,5 +218,14 @@ impl Core {
             self.enqueue(&n.meta);
             *outcome = result;
         }
+    }
+}
+
+/// Drops the loop's reference to a node; if it was the last (the channel closed and no
+/// handle keeps it), the dispatcher's `Drop` runs here, inside the panic guard.
+#[inline]
+fn release(node: NodeRef) {
+    if std::rc::Rc::strong_count(&node) == 1 {
+        crate::panic::catch_logged("dropping a closed dispatcher", move || drop(node));
     }
 }

@@ -23,6 +23,15 @@ pub(crate) fn in_progress(e: &io::Error) -> bool {
         || matches!(e.raw_os_error(), Some(libc::EINPROGRESS | libc::EALREADY))
 }
 
+/// Out of descriptors or buffer memory (EMFILE, ENFILE, ENOBUFS, ENOMEM): an accept
+/// that fails so is retried after a pause, not fatal to the listener.
+pub(crate) fn is_exhaustion(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
+
 /// The errors Python's asyncore treats as "the peer is gone" (`_DISCONNECTED`):
 /// ECONNRESET, ENOTCONN, ESHUTDOWN, ECONNABORTED, EPIPE, EBADF.
 pub(crate) fn is_disconnect(e: &io::Error) -> bool {
