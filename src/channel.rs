@@ -185,6 +185,8 @@ impl Channel {
     ///
     /// The OS refused to create the socket.
     pub fn create_socket(&mut self, domain: Domain, ty: Type) -> io::Result<()> {
+        // The old socket goes first, so a reconnect needs no spare descriptor.
+        self.io = None;
         #[cfg(any(target_os = "linux", target_os = "android"))]
         let sock = Socket::new(domain, ty.nonblocking().cloexec(), None)?;
         #[cfg(not(any(target_os = "linux", target_os = "android")))]

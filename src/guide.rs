@@ -111,6 +111,86 @@
 //!   the loop look at it again); [`Handle::with`](crate::Handle::with) also gives its
 //!   `Cx`, to send or push to it at once.
 
+//! # Porting an asynchat server
+//!
+//! The `ftp_server` example (`examples/ftp_server.rs`) is CPython's `test_ftplib`
+//! dummy server ported, and `tests/ftp_server.rs` drives it with Python's own
+//! `ftplib`: every pattern below runs in CI against the real client. Here is how its
+//! pieces map from the Python.
+//!
+//! **The control channel** is an `async_chat` on CRLF lines. Its state is a struct;
+//! its methods are a [`ChatHandler`](crate::ChatHandler); the server's accept handler
+//! wraps it in an [`AsyncChat`](crate::AsyncChat), sets the terminator, pushes the
+//! greeting and adds it:
+//!
+//! ```rust,ignore
+//! fn handle_accepted(&mut self, cx: &mut Cx<'_>, sock: Socket, _addr: SockAddr) -> Result<()> {
+//!     let mut chat = AsyncChat::new(Control::new(self.store.clone()));
+//!     chat.set_terminator("\r\n")?;
+//!     chat.push("220 asyncore FTP server ready\r\n"); // sent once the channel is added
+//!     cx.add(Channel::from_socket(sock)?, chat)?;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! **Commands** arrive in `found_terminator`, with a [`Chat`](crate::Chat) where Python
+//! had `self`: `chat.push(..)`, `chat.close()`. `QUIT` is Python's push-then-close,
+//! and the reply arrives, because `push` hands it to the socket at once:
+//!
+//! ```rust,ignore
+//! "QUIT" => {
+//!     chat.push("221 goodbye\r\n");
+//!     chat.close();
+//! }
+//! ```
+//!
+//! **An outgoing data connection** (`PORT`): create a channel, connect it, and add it
+//! with its own chat handler from inside the control channel's handler. Keep the
+//! returned handle; the data channel gets a *weak* handle back, so the pair does not
+//! keep itself alive:
+//!
+//! ```rust,ignore
+//! let mut chan = Channel::new();
+//! chan.create_socket(Domain::for_address(addr), Type::STREAM)?;
+//! chan.connect(addr)?;
+//! let control = chat.handle::<AsyncChat<Control>>().map(|h| h.downgrade()).unwrap_or_default();
+//! self.data = Some(chat.add(chan, AsyncChat::new(Data { control, .. }))?);
+//! ```
+//!
+//! **A helper listener** (`PASV`): Python's dummy blocks in `accept()`; the example
+//! adds a small listening dispatcher instead, which accepts one connection, closes
+//! itself, and hands the new data channel to the control channel through
+//! [`Handle::with`](crate::Handle::with), which runs a method of the control channel
+//! with its own context (so what it pushes is sent at once):
+//!
+//! ```rust,ignore
+//! fn handle_accepted(&mut self, cx: &mut Cx<'_>, sock: Socket, _: SockAddr) -> Result<()> {
+//!     cx.close(); // one connection per PASV
+//!     let Some(control) = self.control.upgrade() else { return Ok(()) };
+//!     let data = cx.add(Channel::from_socket(sock)?, AsyncChat::new(Data { .. }))?;
+//!     control.with(|c, ccx| {
+//!         let (handler, mut chat) = c.chat(ccx);
+//!         handler.data_connected(&mut chat, data);
+//!     });
+//!     Ok(())
+//! }
+//! ```
+//!
+//! (Blocking in `accept()` as Python does also works, since the `227` reply is on the
+//! wire before the block; `tests/async_chat.rs` pins it. It stalls the whole loop,
+//! though, so a port is better off with the listener.)
+//!
+//! **Sending a file** on the data channel: push it as a producer, then
+//! `close_when_done()`, which closes once everything queued before it has gone out.
+//! **Cleanup** that Python does in a `close()` override goes in
+//! [`on_close`](Dispatcher::on_close): the control channel closes its data channel and
+//! listener there, whoever ended the session; the data channel reports "226" to the
+//! control channel from its own `on_close`.
+//!
+//! **Untrusted input**: cap the line in `collect_incoming_data` and answer an
+//! over-long one in `found_terminator`, so the session goes on and nothing after the
+//! line is lost; stop reading (`readable` false) while unsent replies pile up.
+//!
 //! # Python names, Rust names
 //!
 //! ## asyncore

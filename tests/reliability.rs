@@ -94,9 +94,12 @@ fn a_reset_calls_handle_close_once_and_nothing_spins_whatever_the_handler_does()
     assert!(passes < 40, "{passes} passes in 400 ms: the loop spun");
 }
 
+/// How the peer left, and whether the channel was still `connected` then.
+type Seen = Rc<RefCell<Vec<(Option<Disconnect>, bool)>>>;
+
 /// Records how the peer left.
 struct Watcher {
-    seen: Rc<RefCell<Vec<(Option<Disconnect>, bool)>>>,
+    seen: Seen,
 }
 
 impl Dispatcher for Watcher {
