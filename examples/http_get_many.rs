@@ -22,7 +22,10 @@
 //!
 //! Each connection is an [`HttpClient`]; all of them pull requests from one shared
 //! queue, so a connection that finishes early takes on more work, and one that the
-//! server closes (HTTP/1.0) is opened again.
+//! server closes (HTTP/1.0) is opened again. A connection that cannot be (re)opened
+//! (refused, out of file descriptors) fails only the request it was for and stops;
+//! the others take on the rest. Paths left when every connection has stopped print
+//! `error: PATH: not attempted: ...` with the last connect error.
 
 use std::cell::{Cell, RefCell};
 use std::io::{BufWriter, Write};
@@ -100,6 +103,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
 type Outcome = Option<Result<(u16, u64), String>>;
 
 fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let args = match parse_args(std::env::args().skip(1)) {
         Ok(a) => a,
         Err(e) => {
@@ -141,6 +145,7 @@ fn main() -> ExitCode {
         }
     };
     let start = Instant::now();
+    let mut clients = Vec::new();
     for _ in 0..args.concurrency.min(count) {
         let queue = queue.clone();
         let results = results.clone();
@@ -156,9 +161,12 @@ fn main() -> ExitCode {
         .with_host(args.origin.clone())
         .keep_bodies(false);
         // Opens the first connection and adds the client to the map with it.
-        if let Err(e) = client.start(&map) {
-            eprintln!("http_get_many: cannot open a connection: {e}");
-            break;
+        match client.start(&map) {
+            Ok(handle) => clients.push(handle),
+            Err(e) => {
+                eprintln!("http_get_many: cannot open a connection: {e}");
+                break;
+            }
         }
     }
 
@@ -175,6 +183,10 @@ fn main() -> ExitCode {
     }
     let _ = asyncore::close_all(Some(&map), true);
     let seconds = start.elapsed().as_secs_f64();
+    let connect_error = clients
+        .iter()
+        .rev()
+        .find_map(|c| c.borrow().connect_error().map(|e| e.to_string()));
 
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
@@ -189,9 +201,10 @@ fn main() -> ExitCode {
             }
             None => {
                 failed += 1;
-                let reason = match timed_out {
-                    true => format!("no response within {:?}", args.timeout),
-                    false => "not attempted".to_string(),
+                let reason = match (timed_out, &connect_error) {
+                    (true, _) => format!("no response within {:?}", args.timeout),
+                    (false, Some(e)) => format!("not attempted: no connection left ({e})"),
+                    (false, None) => "not attempted".to_string(),
                 };
                 eprintln!("error: {path}: {reason}");
                 writeln!(out, "000 0 {path}")

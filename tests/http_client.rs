@@ -1,5 +1,6 @@
 //! `asyncore::http::HttpClient` against small scripted HTTP servers on threads.
 
+mod example_process;
 mod util;
 
 use std::cell::RefCell;
@@ -476,22 +477,46 @@ fn a_reset_inside_a_response_fails_the_request() {
 }
 
 #[test]
-fn a_refused_connection_fails_every_request() {
-    let (out, connections) = fetch(refused_address(), gets(&["/a", "/b", "/c"]), |c| c);
-    assert_eq!(out.len(), 3);
-    for o in &out {
-        match error_of(o) {
-            HttpError::Io(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused),
-            other => panic!("unexpected {other:?}"),
-        }
+fn a_refused_connection_fails_the_request_it_was_for_and_stops() {
+    let outcomes: Rc<RefCell<Vec<Outcome>>> = Rc::default();
+    let sink = outcomes.clone();
+    let source = Rc::new(RefCell::new(gets(&["/a", "/b", "/c"]).into_iter()));
+    let src = source.clone();
+    let client = HttpClient::new(
+        refused_address(),
+        std::iter::from_fn(move || src.borrow_mut().next()),
+        move |req, res| sink.borrow_mut().push((req, res)),
+    );
+    let map = Map::new().unwrap();
+    let client = client.start(&map).unwrap();
+    run_until(&map, LIMIT, || map.is_empty());
+    let out = outcomes.take();
+    assert_eq!(
+        out.len(),
+        1,
+        "only the request the connection was for fails"
+    );
+    assert_eq!(out[0].0.path, "/a");
+    match error_of(&out[0]) {
+        HttpError::Io(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused),
+        other => panic!("unexpected {other:?}"),
     }
-    assert_eq!(connections, 1);
+    let client = client.borrow();
+    assert!(client.is_finished());
+    assert_eq!(client.connections(), 1);
+    assert!(
+        matches!(client.connect_error(), Some(HttpError::Io(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused),
+        "{:?}",
+        client.connect_error()
+    );
+    let left: Vec<String> = source.borrow_mut().by_ref().map(|r| r.path).collect();
+    assert_eq!(left, ["/b", "/c"], "the rest stay in the source");
 }
 
 #[test]
-fn a_connect_that_fails_during_the_call_fails_every_request_from_the_loop() {
+fn a_connect_that_fails_during_the_call_fails_one_request_from_the_loop() {
     // A Unix socket path that does not exist: the connect fails inside
-    // HttpClient::new, and the failure is reported like a later one.
+    // HttpClient::connect, and the failure is reported like a later one.
     let path = std::env::temp_dir().join(format!("asyncore-no-such-{}.sock", std::process::id()));
     let outcomes: Rc<RefCell<Vec<Outcome>>> = Rc::default();
     let sink = outcomes.clone();
@@ -501,19 +526,259 @@ fn a_connect_that_fails_during_the_call_fails_every_request_from_the_loop() {
         move |req, res| sink.borrow_mut().push((req, res)),
     );
     let map = Map::new().unwrap();
-    client.start(&map).unwrap();
+    let client = client.start(&map).unwrap();
     assert!(
         outcomes.borrow().is_empty(),
         "nothing is reported before the loop runs"
     );
     run_until(&map, LIMIT, || map.is_empty());
     let out = outcomes.take();
-    assert_eq!(out.len(), 2);
-    for o in &out {
-        match error_of(o) {
-            HttpError::Io(e) => assert_eq!(e.kind(), std::io::ErrorKind::NotFound),
-            other => panic!("unexpected {other:?}"),
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].0.path, "/a");
+    match error_of(&out[0]) {
+        HttpError::Io(e) => assert_eq!(e.kind(), std::io::ErrorKind::NotFound),
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(client.borrow().connect_error().is_some());
+}
+
+/// What became of each request of a shared source, by tag.
+type Slots = Vec<Option<Result<Response, HttpError>>>;
+
+/// Runs one client per origin, all sharing one source of `n` GETs `/0`..; returns
+/// each request's outcome by tag, and the clients' handles.
+fn shared_source(
+    origins: Vec<asyncore::SockAddr>,
+    n: usize,
+) -> (Slots, Vec<asyncore::Handle<HttpClient>>) {
+    let source = Rc::new(RefCell::new(
+        (0..n).map(|i| Request::get(format!("/{i}")).with_tag(i)),
+    ));
+    let results: Rc<RefCell<Slots>> = Rc::new(RefCell::new(vec![None; n]));
+    let map = Map::new().unwrap();
+    let mut clients = Vec::new();
+    for origin in origins {
+        let src = source.clone();
+        let res = results.clone();
+        let client = HttpClient::new(
+            origin,
+            std::iter::from_fn(move || src.borrow_mut().next()),
+            move |req, r| {
+                let slot = &mut res.borrow_mut()[req.tag];
+                assert!(slot.is_none(), "{} reported twice", req.path);
+                *slot = Some(r);
+            },
+        );
+        clients.push(client.start(&map).unwrap());
+    }
+    run_until(&map, LIMIT, || map.is_empty());
+    let results = results.take();
+    (results, clients)
+}
+
+#[test]
+fn a_refused_reconnect_fails_only_its_request_and_the_other_clients_do_the_rest() {
+    // One origin answers a single request with `Connection: close` and stops
+    // listening first, so the reconnect after it is refused.
+    let (listener, closing_origin) = std_listener();
+    let t = std::thread::spawn(move || -> std::io::Result<()> {
+        let (conn, _) = listener.accept()?;
+        drop(listener);
+        let mut reader = BufReader::new(conn.try_clone()?);
+        let mut line = String::new();
+        while reader.read_line(&mut line)? > 0 && line != "\r\n" {
+            line.clear();
         }
+        (&conn)
+            .write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok")?;
+        Ok(())
+    });
+    let healthy = Server::start(|req, _| Reply::Send(ok_response(&req.path)));
+    let origins = vec![
+        closing_origin.into(),
+        healthy.addr.into(),
+        healthy.addr.into(),
+    ];
+    let (results, clients) = shared_source(origins, 60);
+    t.join().unwrap().unwrap();
+
+    let failed: Vec<usize> = (0..60)
+        .filter(|&i| !matches!(results[i], Some(Ok(_))))
+        .collect();
+    assert_eq!(
+        failed.len(),
+        1,
+        "one failure, not the whole queue: {failed:?}"
+    );
+    match &results[failed[0]] {
+        Some(Err(HttpError::Io(e))) => {
+            assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused)
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    for (i, r) in results.iter().enumerate() {
+        if let Some(Ok(r)) = r {
+            let expected = if r.body == b"ok" {
+                "ok".to_string()
+            } else {
+                format!("/{i}")
+            };
+            assert_eq!(r.body, expected.as_bytes());
+        }
+    }
+    let stopped = &clients[0];
+    assert_eq!(stopped.borrow().completed(), 1);
+    assert_eq!(stopped.borrow().connections(), 2);
+    assert!(stopped.borrow().connect_error().is_some());
+    let done: usize = clients[1..].iter().map(|c| c.borrow().completed()).sum();
+    assert_eq!(done, 58);
+    assert!(clients.iter().all(|c| c.borrow().is_finished()));
+}
+
+#[test]
+fn a_client_that_cannot_connect_at_all_costs_the_others_one_request() {
+    let path = std::env::temp_dir().join(format!("asyncore-none-{}.sock", std::process::id()));
+    let healthy = Server::start(|req, _| Reply::Send(ok_response(&req.path)));
+    let origins = vec![
+        healthy.addr.into(),
+        asyncore::SockAddr::unix(&path).unwrap(),
+        refused_address().into(),
+        healthy.addr.into(),
+    ];
+    let (results, clients) = shared_source(origins, 40);
+    let failed: Vec<usize> = (0..40)
+        .filter(|&i| !matches!(results[i], Some(Ok(_))))
+        .collect();
+    assert_eq!(failed.len(), 2, "one per failed connect: {failed:?}");
+    assert!(
+        results.iter().all(Option::is_some),
+        "every request reported"
+    );
+    assert!(clients[1].borrow().connect_error().is_some());
+    assert!(clients[2].borrow().connect_error().is_some());
+    assert_eq!(
+        clients[0].borrow().completed() + clients[3].borrow().completed(),
+        38
+    );
+}
+
+#[test]
+fn a_second_answer_to_one_request_fails_it_and_is_not_the_next_response() {
+    // A hostile server answers `/twice` twice, in one write; the duplicate must not
+    // become `/next`'s response.
+    let server = Server::start(|req, _| match req.path.as_str() {
+        "/twice" => {
+            let mut both = ok_response("first");
+            both.extend(ok_response("again"));
+            Reply::Send(both)
+        }
+        p => Reply::Send(ok_response(p)),
+    });
+    let (out, connections) = fetch(server.addr, gets(&["/a", "/twice", "/next"]), |c| c);
+    assert_eq!(body_of(&out[0]), b"/a");
+    match error_of(&out[1]) {
+        HttpError::UnsolicitedData { status, bytes } => {
+            assert_eq!(*status, 200);
+            assert_eq!(*bytes, ok_response("again").len());
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(body_of(&out[2]), b"/next");
+    assert_eq!(
+        connections, 2,
+        "the connection with the extra bytes was closed"
+    );
+    assert_eq!(server.paths(), ["/a", "/twice", "/next"]);
+}
+
+#[test]
+fn an_answer_after_a_pause_before_the_next_request_is_caught_too() {
+    // The duplicate comes in a second write, a moment later: it is still read before
+    // the next request goes out, as long as it arrived when the socket was read.
+    let server = Server::start(|req, _| match req.path.as_str() {
+        "/twice" => Reply::Pieces(vec![
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirs".to_vec(),
+            b"tHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nagain".to_vec(),
+        ]),
+        p => Reply::Send(ok_response(p)),
+    });
+    let (out, _) = fetch(server.addr, gets(&["/twice", "/next"]), |c| c);
+    assert!(
+        matches!(
+            error_of(&out[0]),
+            HttpError::UnsolicitedData { status: 200, .. }
+        ),
+        "{:?}",
+        out[0].1
+    );
+    assert_eq!(body_of(&out[1]), b"/next");
+}
+
+/// A response head announcing `framing`, then `part` of its body.
+fn cut(framing: &str, part: &str) -> Vec<u8> {
+    format!("HTTP/1.1 200 OK\r\n{framing}\r\n\r\n{part}").into_bytes()
+}
+
+#[test]
+fn a_chunked_body_cut_by_the_close_is_an_error_and_the_rest_go_on() {
+    let server = Server::start(|req, _| match req.path.as_str() {
+        "/mid-chunk" => Reply::SendAndClose(cut("Transfer-Encoding: chunked", "a\r\nhello")),
+        "/no-last" => Reply::SendAndClose(cut("Transfer-Encoding: chunked", "5\r\nhello\r\n")),
+        "/no-end" => Reply::SendAndClose(cut("Transfer-Encoding: chunked", "5\r\nhello\r\n0\r\n")),
+        p => Reply::Send(ok_response(p)),
+    });
+    let (out, _) = fetch(
+        server.addr,
+        gets(&["/mid-chunk", "/no-last", "/no-end", "/after"]),
+        |c| c,
+    );
+    for o in &out[..3] {
+        assert!(
+            matches!(error_of(o), HttpError::IncompleteChunked),
+            "{}: {:?}",
+            o.0.path,
+            o.1
+        );
+    }
+    assert_eq!(body_of(&out[3]), b"/after");
+}
+
+/// A reset (SO_LINGER 0) can reach the client as the reset or, when the data before
+/// it was read first, as an end of stream: either way an error, never a response.
+fn assert_cut(o: &Outcome, eof_error: fn(&HttpError) -> bool) {
+    match error_of(o) {
+        HttpError::Io(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset),
+        e if eof_error(e) => {}
+        other => panic!("{}: unexpected {other:?}", o.0.path),
+    }
+}
+
+#[test]
+fn bodies_cut_by_a_reset_are_errors() {
+    let server = Server::start(|req, _| match req.path.as_str() {
+        "/length" => Reply::SendAndReset(cut("Content-Length: 100", "only part")),
+        "/chunked" => Reply::SendAndReset(cut("Transfer-Encoding: chunked", "10\r\nonly")),
+        "/until-close" => Reply::SendAndReset(cut("Connection: close", "maybe all")),
+        p => Reply::Send(ok_response(p)),
+    });
+    for _ in 0..5 {
+        let (out, _) = fetch(
+            server.addr,
+            gets(&["/length", "/chunked", "/until-close", "/after"]),
+            |c| c,
+        );
+        assert_cut(&out[0], |e| {
+            matches!(e, HttpError::IncompleteBody { expected: 100, .. })
+        });
+        assert_cut(&out[1], |e| matches!(e, HttpError::IncompleteChunked));
+        // Delimited by the close, a body cut by a reset cannot be told complete.
+        match &out[2].1 {
+            Err(HttpError::Io(e)) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset),
+            // The reset lost its race with the data: read as an orderly close.
+            Ok(r) => assert_eq!(r.body, b"maybe all"),
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+        assert_eq!(body_of(&out[3]), b"/after");
     }
 }
 
@@ -564,4 +829,136 @@ fn many_clients_share_one_source_in_one_loop() {
     assert_eq!(server.connections(), 4);
     let done: usize = clients.iter().map(|c| c.borrow().completed()).sum();
     assert_eq!(done, 60);
+}
+
+// `examples/http_client.rs` run as a process: its timeout and its failures.
+
+/// A server on a thread for one connection: reads the request, then does `then`
+/// with the connection. Returns the `HOST:PORT` to give the example.
+fn one_connection(then: impl FnOnce(TcpStream) + Send + 'static) -> String {
+    let (listener, addr) = std_listener();
+    std::thread::spawn(move || {
+        let Ok((conn, _)) = listener.accept() else {
+            return;
+        };
+        conn.set_read_timeout(Some(LIMIT)).unwrap();
+        let mut reader = BufReader::new(conn.try_clone().unwrap());
+        let mut line = String::new();
+        while reader.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+            line.clear();
+        }
+        then(conn);
+    });
+    addr.to_string()
+}
+
+/// Runs the example; returns its output and how long it took.
+fn http_client_example(args: &[&str]) -> (std::process::Output, Duration) {
+    let start = std::time::Instant::now();
+    let out = example_process::run_to_exit("http_client", args);
+    (out, start.elapsed())
+}
+
+/// The example failed with one line on stderr containing `what`; returns the line.
+fn assert_failed_with(out: &std::process::Output, what: &str) -> String {
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(err.lines().count(), 1, "{err:?}");
+    assert!(err.starts_with("http_client: "), "{err:?}");
+    assert!(err.to_lowercase().contains(what), "{err:?}");
+    err
+}
+
+#[test]
+fn the_example_times_out_on_a_server_that_never_answers() {
+    let target = one_connection(|conn| {
+        // Hold the connection open, saying nothing, until the client leaves.
+        let _ = (&conn).read(&mut [0u8; 1]);
+    });
+    let (out, took) = http_client_example(&[&target, "/", "--timeout", "1"]);
+    assert_failed_with(&out, "timed out");
+    assert!(out.stdout.is_empty());
+    assert!(took >= Duration::from_millis(900), "{took:?}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+}
+
+#[test]
+fn the_example_fails_on_a_reset_inside_the_body() {
+    let target = one_connection(|conn| {
+        (&conn)
+            .write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 100\r\n\r\npartial")
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        SockRef::from(&conn)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+    });
+    let (out, _) = http_client_example(&[&target, "/", "--timeout=10"]);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    // The reset itself, or (the data read first) a body cut short.
+    assert!(
+        err.contains("reset") || err.contains("truncated"),
+        "{err:?}"
+    );
+    assert_failed_with(&out, "");
+}
+
+#[test]
+fn the_example_fails_on_a_body_cut_by_the_close() {
+    let target = one_connection(|conn| {
+        (&conn)
+            .write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 100\r\n\r\npartial")
+            .unwrap();
+    });
+    let (out, _) = http_client_example(&[&target, "/"]);
+    assert_failed_with(&out, "truncated response");
+    assert!(out.stdout.ends_with(b"partial"), "what came is written");
+}
+
+#[test]
+fn the_example_fails_on_bytes_after_the_response() {
+    let target = one_connection(|conn| {
+        (&conn)
+            .write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.0 200 OK\r\n\r\n")
+            .unwrap();
+    });
+    let (out, _) = http_client_example(&[&target, "/"]);
+    assert_failed_with(&out, "unsolicited");
+    assert_eq!(
+        out.stdout,
+        b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    );
+}
+
+#[test]
+fn the_example_fails_on_a_refused_connect() {
+    let (out, _) = http_client_example(&[&refused_address().to_string(), "/"]);
+    assert_failed_with(&out, "refused");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn the_example_writes_a_complete_response_and_exits_zero() {
+    const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello world";
+    // A keep-alive server: the response's length ends it, not the close.
+    let target = one_connection(|conn| {
+        (&conn).write_all(RESPONSE).unwrap();
+        let _ = (&conn).read(&mut [0u8; 1]);
+    });
+    let (out, took) = http_client_example(&[&target, "/", "--timeout", "5"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(out.stdout, RESPONSE);
+    assert!(
+        out.stderr.is_empty(),
+        "{:?}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(took < Duration::from_secs(4), "{took:?}");
+
+    // HTTP/1.0, the body delimited by the close.
+    const CLOSED: &[u8] = b"HTTP/1.0 200 OK\r\nX-Test: 1\r\n\r\nbody \x00\xff until the end";
+    let target = one_connection(|conn| (&conn).write_all(CLOSED).unwrap());
+    let (out, _) = http_client_example(&[&target, "/x"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(out.stdout, CLOSED);
 }

@@ -10,7 +10,7 @@ use super::{HttpError, Limits, Request, Response, ResponseParser};
 use crate::read_buf::ReadBuf;
 use crate::tcpsocket::raw::{self, Outcome};
 use crate::tcpsocket::{Sent, WriteIterable, connect_tcp, write_iterable};
-use crate::{Channel, Cx, Dispatcher, Error, Handle, Map, Result};
+use crate::{Channel, Cx, Disconnect, Dispatcher, Error, Handle, Map, Result};
 
 /// Reads per `handle_read` at most, so one fast server cannot starve other channels.
 const READS_PER_EVENT: usize = 16;
@@ -71,8 +71,25 @@ struct InFlight {
 ///   — the server dropped an idle keep-alive connection just as the request went out
 ///   — an idempotent request is sent once more on a new connection. Otherwise it fails
 ///   with [`HttpError::ConnectionClosed`] or the I/O error.
-/// - If connecting fails (refused, unreachable), every request still to come fails
-///   with that error: the source is drained, so it must be finite.
+/// - A response is handed over once the socket has nothing more to read: bytes that
+///   came after a complete response, before the next request was sent (a server
+///   answering one request twice), fail that request with
+///   [`HttpError::UnsolicitedData`] and end the connection; they are never read as
+///   the next request's response. (Bytes that arrive only after the next request went
+///   out cannot be told from its response: there is no pipelining to number them.)
+/// - A body cut short — the end of the stream or a reset before the `Content-Length`
+///   bytes, or before the last chunk, or a reset inside a body delimited by the close
+///   — fails its request ([`HttpError::IncompleteBody`], [`HttpError::IncompleteChunked`]
+///   or the reset as [`HttpError::Io`]); a truncated body is never a response.
+/// - If a connect fails (refused, unreachable, out of file descriptors), only the
+///   request that connection was for fails with that error (the request waiting to
+///   be sent, or sent again, on it; for the first connection, which holds none yet,
+///   the next request from the source). The client then stops: it takes nothing more
+///   from the source, closes its channel and leaves the map, and
+///   [`connect_error`](HttpClient::connect_error) tells why. Requests still in the
+///   source stay there, for the other clients sharing it to send; a lone client
+///   leaves them unreported, so look at `connect_error` (or at the source) after the
+///   loop.
 /// - Once the source is exhausted and the last response is in, the client closes its
 ///   channel and leaves the map.
 ///
@@ -145,6 +162,11 @@ pub struct HttpClient {
     /// A connect that failed inside [`HttpClient::connect`], reported on the first
     /// event.
     failed_connect: Option<HttpError>,
+    /// The connect failure that stopped the client.
+    connect_error: Option<HttpError>,
+    /// A complete response, handed over once the socket has been read dry (so bytes
+    /// after it can be caught).
+    pending: Option<Response>,
     finished: bool,
 }
 
@@ -185,6 +207,8 @@ impl HttpClient {
             served_on_connection: 0,
             completed: 0,
             failed_connect: None,
+            connect_error: None,
+            pending: None,
             finished: false,
         }
     }
@@ -263,9 +287,17 @@ impl HttpClient {
         self.completed
     }
 
-    /// True once every request has been answered or failed (the channel is closed).
+    /// True once the client is done (the channel is closed): every request taken
+    /// from the source has been answered or failed, and either the source is
+    /// exhausted or a connect failed ([`connect_error`](HttpClient::connect_error)).
     pub fn is_finished(&self) -> bool {
         self.finished
+    }
+
+    /// The connect failure that stopped the client, if one did. The request that
+    /// connection was for got it too; requests left in the source were not taken.
+    pub fn connect_error(&self) -> Option<&HttpError> {
+        self.connect_error.as_ref()
     }
 
     /// Opens a new connection to the origin on `chan`, replacing its socket (inside a
@@ -329,14 +361,23 @@ impl HttpClient {
     fn received(&mut self, cx: &mut Cx<'_>, mut data: &[u8]) {
         let connection = self.connections;
         while !data.is_empty() && self.connections == connection && !self.finished {
+            if let Some(response) = self.pending.take() {
+                let err = HttpError::UnsolicitedData {
+                    status: response.status,
+                    bytes: data.len(),
+                };
+                self.connection_failed(cx, err);
+                return;
+            }
             if self.in_flight.is_none() {
                 self.connection_failed(cx, HttpError::UnexpectedData);
                 return;
             }
             match self.parser.feed(data) {
                 Ok((used, Some(response))) => {
+                    // Kept until the socket is read dry: see `handle_read`.
                     data = &data[used..];
-                    self.response_done(cx, response);
+                    self.pending = Some(response);
                 }
                 Ok((_, None)) => return,
                 Err(e) => {
@@ -347,13 +388,19 @@ impl HttpClient {
         }
     }
 
-    fn response_done(&mut self, cx: &mut Cx<'_>, response: Response) {
+    /// Hands a complete response to its request; true if the connection may carry
+    /// another request.
+    fn deliver(&mut self, response: Response) -> bool {
         let flight = self.in_flight.take().expect("a request in flight");
         self.served_on_connection += 1;
         self.completed += 1;
         let keep = response.keep_alive;
         (self.on_response)(flight.request, Ok(response));
-        if !keep {
+        keep
+    }
+
+    fn response_done(&mut self, cx: &mut Cx<'_>, response: Response) {
+        if !self.deliver(response) {
             self.next_connection(cx);
         } else if cx.connected && self.writer.in_progress().is_none() && self.start_next_request(cx)
         {
@@ -364,6 +411,12 @@ impl HttpClient {
 
     /// The server closed the connection.
     fn at_eof(&mut self, cx: &mut Cx<'_>) {
+        if let Some(response) = self.pending.take() {
+            // Complete before the close: the close ends only the connection.
+            self.deliver(response);
+            self.next_connection(cx);
+            return;
+        }
         let started = self.parser.is_started();
         match self.parser.finish() {
             Ok(Some(response)) if self.in_flight.is_some() => {
@@ -402,8 +455,12 @@ impl HttpClient {
         let refused =
             matches!(&err, HttpError::Io(e) if e.kind() == io::ErrorKind::ConnectionRefused);
         if refused || (cx.connecting && !cx.connected) {
-            self.fail_all(cx, err);
+            self.give_up(cx, err);
             return;
+        }
+        if let Some(response) = self.pending.take() {
+            // Complete before the reset: only the connection is lost.
+            self.deliver(response);
         }
         let started = self.parser.is_started();
         if let Some(flight) = self.in_flight.take() {
@@ -426,6 +483,7 @@ impl HttpClient {
     /// on the same channel, which stays in its map).
     fn next_connection(&mut self, cx: &mut Cx<'_>) {
         self.in_flight = None;
+        self.pending = None;
         self.writer.discard_in_progress();
         self.writer.iter_mut().0.clear();
         self.parser.reset();
@@ -436,19 +494,32 @@ impl HttpClient {
                 return;
             }
         }
+        // The old socket goes first, so a reconnect needs no spare file descriptor.
+        cx.channel_mut().close();
         if let Err(e) = self.open_connection(cx.channel_mut()) {
-            self.fail_all(cx, e.into());
+            self.give_up(cx, e.into());
         }
     }
 
-    /// Fails every request not answered yet with `err`, then finishes.
-    fn fail_all(&mut self, cx: &mut Cx<'_>, err: HttpError) {
-        if let Some(flight) = self.in_flight.take() {
-            (self.on_response)(flight.request, Err(err.clone()));
+    /// A connect failed: fails the request(s) this connection was for (or, if it held
+    /// none yet, the next one from the source), takes nothing more from the source,
+    /// and finishes. The rest are left for the clients sharing the source.
+    fn give_up(&mut self, cx: &mut Cx<'_>, err: HttpError) {
+        log::debug!("{}: connect failed: {err}; stopping", cx.type_name());
+        let mut held: Vec<Request> = self
+            .in_flight
+            .take()
+            .map(|f| f.request)
+            .into_iter()
+            .collect();
+        held.extend(self.queued.drain(..));
+        if held.is_empty() {
+            held.extend(self.pull());
         }
-        while let Some(request) = self.pull() {
+        for request in held {
             (self.on_response)(request, Err(err.clone()));
         }
+        self.connect_error = Some(err);
         self.finish(cx);
     }
 
@@ -462,7 +533,7 @@ impl HttpClient {
     fn report_failed_connect(&mut self, cx: &mut Cx<'_>) -> bool {
         match self.failed_connect.take() {
             Some(e) => {
-                self.fail_all(cx, e);
+                self.give_up(cx, e);
                 true
             }
             None => false,
@@ -522,6 +593,13 @@ impl Dispatcher for HttpClient {
                 }
             }
         }
+        // Read dry (or out of reads for this event) with nothing after the response:
+        // hand it over, and send the next request.
+        if !self.finished && self.connections == connection {
+            if let Some(response) = self.pending.take() {
+                self.response_done(cx, response);
+            }
+        }
         Ok(())
     }
 
@@ -533,7 +611,14 @@ impl Dispatcher for HttpClient {
         }
         match cx.take_error() {
             Ok(Some(e)) => self.connection_lost(cx, HttpError::Io(e)),
-            _ => self.at_eof(cx),
+            // A reset already seen (and its socket error taken) by a send or receive:
+            // not an end of stream, which could pass a cut body off as complete.
+            _ => match cx.disconnect() {
+                Some(Disconnect::Reset(kind)) => {
+                    self.connection_lost(cx, HttpError::Io(io::Error::from(kind)))
+                }
+                _ => self.at_eof(cx),
+            },
         }
         Ok(())
     }

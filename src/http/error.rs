@@ -63,6 +63,18 @@ pub enum HttpError {
     /// The server sent bytes while no request was waiting for a response.
     #[error("the server sent data while no request was outstanding")]
     UnexpectedData,
+    /// More bytes came after a complete response, before the next request was sent:
+    /// the server answered one request twice, or framed its response wrongly. Which of
+    /// the answers was meant cannot be told, so the request gets this error instead of
+    /// its response, and the connection is closed; the extra bytes are never read as
+    /// the next request's response.
+    #[error("{bytes} unsolicited bytes after the complete {status} response")]
+    UnsolicitedData {
+        /// The status of the complete response they followed.
+        status: u16,
+        /// How many extra bytes were seen (at least; the connection is dropped at once).
+        bytes: usize,
+    },
     /// The request cannot be sent as it is (a space or control character in the
     /// method or path, a line break in a header).
     #[error("invalid request: {0}")]
@@ -94,6 +106,10 @@ impl Clone for HttpError {
             IncompleteHead => IncompleteHead,
             ConnectionClosed => ConnectionClosed,
             UnexpectedData => UnexpectedData,
+            UnsolicitedData { status, bytes } => UnsolicitedData {
+                status: *status,
+                bytes: *bytes,
+            },
             InvalidRequest(s) => InvalidRequest(s.clone()),
             Io(e) => Io(match e.raw_os_error() {
                 Some(code) => io::Error::from_raw_os_error(code),
