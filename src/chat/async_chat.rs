@@ -854,7 +854,8 @@ pub fn default_handle_read<H: ChatHandler + ?Sized>(
         if !step.found {
             break Ok(());
         }
-        if chat.state.error.is_some() {
+        // `collect_incoming_data` closed the channel or failed: no `found_terminator`.
+        if chat.state.error.is_some() || !chat.cx.is_open() {
             keep_rest = false;
             break Ok(());
         }
