@@ -8,7 +8,8 @@
 //! first line is its nickname, answered with `welcome NICK`. Every later line `L` goes
 //! to every other client that has a nickname as `NICK: L`. The line `/quit` is
 //! answered with `bye` and the connection closes once that is sent. A client that
-//! sends more than 64 KiB without a newline is closed; the others are not affected.
+//! sends a line of more than 64 KiB (not counting the `"\r\n"` or `"\n"` that ends
+//! it) is closed; the others are not affected.
 //!
 //! With `--idle-timeout SECS` (fractional seconds, such as `0.5`), a client that sends
 //! nothing for SECS seconds, nickname or not, is sent `idle timeout` and the connection
@@ -43,7 +44,8 @@ use asyncore::{
     SockAddr, Socket, TaskHandle, Type,
 };
 
-/// Longest line (without its newline) a client may send; longer ones close it.
+/// Longest line (without its `"\r\n"` or `"\n"`) a client may send; longer ones
+/// close it.
 const MAX_LINE: usize = 64 * 1024;
 /// A client that lets this much output pile up unread is closed.
 const MAX_BACKLOG: usize = 16 * 1024 * 1024;
@@ -137,7 +139,8 @@ impl Client {
             idle: None,
         });
         chat.set_terminator(b"\n")?;
-        chat.set_input_limit(Some(MAX_LINE));
+        // No input limit: with the terminator "\n", the "\r" of a CRLF is data to the
+        // splitter and would count toward it. `collect_incoming_data` bounds the line.
         Ok(chat)
     }
 
@@ -192,7 +195,22 @@ impl ChatHandler for Client {
         asyncore::default_handle_read(self, chat)
     }
 
-    fn collect_incoming_data(&mut self, _chat: &mut Chat<'_, '_>, data: &[u8]) {
+    /// Closes a client whose line goes past `MAX_LINE`. One byte more is allowed if it
+    /// is a `"\r"`, which may be the first half of a CRLF: if anything but the `"\n"`
+    /// follows it, the next call closes the client.
+    fn collect_incoming_data(&mut self, chat: &mut Chat<'_, '_>, data: &[u8]) {
+        let len = self.line.len() + data.len();
+        if len > MAX_LINE + 1 || (len == MAX_LINE + 1 && data.last() != Some(&b'\r')) {
+            chat.log_info(
+                &format!("closing client {}: line over {MAX_LINE} bytes", self.id),
+                log::Level::Info,
+            );
+            self.line = Vec::new();
+            // `found_terminator` may still be called for this read: it ignores it.
+            self.closing = true;
+            chat.close();
+            return;
+        }
         self.line.extend_from_slice(data);
     }
 
@@ -304,6 +322,9 @@ fn run(config: Config) -> std::result::Result<(), Box<dyn std::error::Error>> {
 }
 
 fn main() -> ExitCode {
+    // Warnings and errors (a listener closed by an error, say) on stderr; RUST_LOG
+    // overrides.
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let config = match Config::from_args(std::env::args().skip(1)) {
         Ok(config) => config,
         Err(msg) => {

@@ -4,12 +4,15 @@
 //! connection until killed. A client that half-closes still gets back everything it
 //! sent before the server closes. A client that never reads cannot grow the server's
 //! memory without bound: past `MAX_PENDING` unsent bytes the server stops reading from
-//! it until the backlog drains.
+//! it until the backlog drains. A client that resets the connection while its echo is
+//! unsent is closed at once: there is nobody left to send to.
+//!
+//! Warnings and errors are logged to stderr (`RUST_LOG=debug` for more).
 
 use std::io::Write;
 use std::net::SocketAddr;
 
-use asyncore::{Channel, Cx, Dispatcher, Domain, Map, Result, SockAddr, Socket, Type};
+use asyncore::{Channel, Cx, Disconnect, Dispatcher, Domain, Map, Result, SockAddr, Socket, Type};
 
 /// Stop reading from a connection while this much of its echo is unsent.
 const MAX_PENDING: usize = 256 * 1024;
@@ -72,10 +75,15 @@ impl Dispatcher for EchoHandler {
     }
 
     fn handle_close(&mut self, cx: &mut Cx<'_>) -> Result<()> {
-        // Half-close: keep sending the echo of what arrived, then close.
-        self.draining = true;
-        if self.unsent() == 0 || !cx.connected {
-            cx.close();
+        match cx.disconnect() {
+            // Half-close: the peer still reads. Keep sending the echo of what
+            // arrived (`handle_write`), then close; read nothing more.
+            Some(Disconnect::Eof) if self.unsent() > 0 && cx.connected => self.draining = true,
+            // A reset (nothing can be sent any more), a hang-up or error the poller
+            // reported before any socket call saw it, or nothing left to send:
+            // close now. Keeping such a channel open would leak its descriptor and
+            // have the loop call this again and again.
+            _ => cx.close(),
         }
         Ok(())
     }
@@ -92,6 +100,9 @@ impl Dispatcher for EchoServer {
 }
 
 fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
+    // Warnings and errors (a listener closed by an error, say) on stderr; RUST_LOG
+    // overrides.
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let addr: SocketAddr = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:8007".into())

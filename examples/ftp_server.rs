@@ -443,6 +443,9 @@ fn parse_port(cmd: &str, arg: &str) -> Option<SocketAddr> {
 }
 
 fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
+    // Warnings and errors (a listener closed by an error, say) on stderr; RUST_LOG
+    // overrides.
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let addr: SocketAddr = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:2121".into())

@@ -21,6 +21,18 @@
 //! RSET, NOOP, QUIT, VRFY, HELP; anything else gets 500, and a command out of
 //! sequence (RCPT before MAIL, DATA before RCPT, MAIL during a transaction) gets 503.
 //!
+//! Limits, so one connection's memory stays bounded: a command line of more than
+//! `MAX_COMMAND` bytes is answered `500 5.5.2 Line too long`, a text line of more
+//! than `MAX_TEXT_LINE` bytes inside DATA makes the message fail with
+//! `552 5.3.4 Line too long`, a message over `MAX_MESSAGE` with `552` too, and past
+//! `MAX_RECIPIENTS` recipients (RFC 5321 asks for at least 100) `RCPT` gets
+//! `452 4.5.3 Too many recipients`. An over-long line is read to its end and skipped,
+//! never kept, so the commands after it are still served. While more than
+//! `MAX_UNSENT_REPLIES` bytes of replies are unsent (a client that pipelines and never
+//! reads), the server stops reading from that client.
+//!
+//! Warnings and errors are logged to stderr (`RUST_LOG=debug` for more).
+//!
 //! Like Python's `SMTPChannel` this is one `AsyncChat` per connection whose terminator
 //! is `"\r\n"`. Python reads the message body with the terminator `"\r\n.\r\n"`, which
 //! misses the end of a message whose body is empty (the `"\r\n"` before the dot was
@@ -36,10 +48,16 @@ use asyncore::{
     Socket, Type,
 };
 
-/// Longest line accepted at all (a longer one closes the connection).
-const MAX_LINE: usize = 64 * 1024;
-/// Longest command line answered other than with "500 Error: line too long".
+/// Longest text line inside DATA (without its CRLF); a longer one fails the message
+/// with 552. RFC 5321 asks for 998; this is generous.
+const MAX_TEXT_LINE: usize = 64 * 1024;
+/// Longest command line (without its CRLF) answered other than with 500. RFC 5321
+/// asks for 510.
 const MAX_COMMAND: usize = 1024;
+/// Recipients accepted per message; `RCPT` past them gets 452 (RFC 5321 4.5.3.1.8).
+const MAX_RECIPIENTS: usize = 100;
+/// Stop reading commands while this many reply bytes are unsent.
+const MAX_UNSENT_REPLIES: usize = 64 * 1024;
 /// Largest message accepted (Python's `DATA_SIZE_DEFAULT`).
 const MAX_MESSAGE: usize = 32 * 1024 * 1024;
 const DEFAULT_ADDR: &str = "127.0.0.1:8025";
@@ -63,6 +81,11 @@ struct Session {
     body: Vec<u8>,
     body_lines: usize,
     too_big: bool,
+    /// A text line of the message went past `MAX_TEXT_LINE`: the message fails.
+    line_too_long: bool,
+    /// The current line went past its limit: the rest of it is skipped up to the
+    /// next CRLF, then answered.
+    skipping: bool,
     quitting: bool,
 }
 
@@ -77,10 +100,13 @@ impl Session {
             body: Vec::new(),
             body_lines: 0,
             too_big: false,
+            line_too_long: false,
+            skipping: false,
             quitting: false,
         });
         chat.set_terminator(b"\r\n")?;
-        chat.set_input_limit(Some(MAX_LINE));
+        // No input limit (past it the splitter fails the read and the channel closes):
+        // `collect_incoming_data` caps the line instead and the session goes on.
         // Queued: sent once the channel is in the map and writable.
         chat.push(format!("220 {HOSTNAME} asyncore SMTP sink\r\n"));
         Ok(chat)
@@ -94,14 +120,32 @@ impl Session {
         self.body = Vec::new();
         self.body_lines = 0;
         self.too_big = false;
+        self.line_too_long = false;
+    }
+
+    /// The longest line accepted in the current state.
+    fn line_limit(&self) -> usize {
+        match self.state {
+            State::Command => MAX_COMMAND,
+            State::Data => MAX_TEXT_LINE,
+        }
+    }
+
+    /// A line went past its limit and was skipped to its end.
+    fn over_long_line(&mut self, chat: &mut Chat<'_, '_>) {
+        match self.state {
+            State::Command => reply(chat, "500 5.5.2 Line too long"),
+            // Answered at the end of the message, which goes on until the "." line.
+            State::Data => {
+                self.line_too_long = true;
+                self.body = Vec::new();
+            }
+        }
     }
 
     fn command(&mut self, chat: &mut Chat<'_, '_>, line: &[u8]) {
         if line.is_empty() {
             return reply(chat, "500 Error: bad syntax");
-        }
-        if line.len() > MAX_COMMAND {
-            return reply(chat, "500 Error: line too long");
         }
         let text = String::from_utf8_lossy(line);
         let (verb, arg) = match text.split_once(' ') {
@@ -211,6 +255,9 @@ impl Session {
                 chat,
                 "555 RCPT TO parameters not recognized or not implemented",
             ),
+            Some(_) if self.rcpt_to.len() >= MAX_RECIPIENTS => {
+                reply(chat, "452 4.5.3 Too many recipients");
+            }
             Some((address, _)) => {
                 self.rcpt_to.push(address.as_bytes().to_vec());
                 reply(chat, "250 OK");
@@ -226,6 +273,9 @@ impl Session {
             return;
         }
         let line = line.strip_prefix(b".").unwrap_or(line);
+        if self.line_too_long {
+            return;
+        }
         if self.too_big || self.body.len() + line.len() + 1 > MAX_MESSAGE {
             self.too_big = true;
             self.body = Vec::new();
@@ -240,6 +290,10 @@ impl Session {
 
     /// The end of DATA: print the message, answer, and start over.
     fn deliver(&mut self, chat: &mut Chat<'_, '_>) {
+        if self.line_too_long {
+            self.reset();
+            return reply(chat, "552 5.3.4 Line too long");
+        }
         if self.too_big {
             self.reset();
             return reply(chat, "552 Error: Too much mail data");
@@ -299,11 +353,25 @@ fn path_argument<'a>(arg: &'a str, keyword: &str) -> Option<(&'a str, &'a str)> 
 }
 
 impl ChatHandler for Session {
+    /// Keeps at most the state's line limit of a line; the rest of a longer one is
+    /// skipped (and answered at its end), so memory stays bounded and what follows
+    /// the line is still read.
     fn collect_incoming_data(&mut self, _chat: &mut Chat<'_, '_>, data: &[u8]) {
+        if self.skipping || self.line.len() + data.len() > self.line_limit() {
+            self.skipping = true;
+            self.line = Vec::new();
+            return;
+        }
         self.line.extend_from_slice(data);
     }
 
     fn found_terminator(&mut self, chat: &mut Chat<'_, '_>) -> Result<()> {
+        if std::mem::take(&mut self.skipping) {
+            if !self.quitting {
+                self.over_long_line(chat);
+            }
+            return Ok(());
+        }
         let line = std::mem::take(&mut self.line);
         if !self.quitting {
             match self.state {
@@ -311,10 +379,18 @@ impl ChatHandler for Session {
                 State::Data => self.data_line(chat, &line),
             }
         }
-        // Reuse the line's buffer for the next one.
-        self.line = line;
-        self.line.clear();
+        // Reuse the line's buffer for the next one (unless a long line grew it).
+        if line.capacity() <= 4096 {
+            self.line = line;
+            self.line.clear();
+        }
         Ok(())
+    }
+
+    /// Do not read more commands while the replies to earlier ones are unsent: a
+    /// client that pipelines and never reads cannot grow the server's memory.
+    fn readable(&mut self, chat: &mut Chat<'_, '_>) -> bool {
+        chat.pending_bytes() <= MAX_UNSENT_REPLIES
     }
 }
 
@@ -381,6 +457,9 @@ fn run(addr: SocketAddr) -> std::result::Result<(), Box<dyn std::error::Error>> 
 }
 
 fn main() -> ExitCode {
+    // Warnings and errors (a listener closed by an error, say) on stderr; RUST_LOG
+    // overrides.
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let addr = match parse_args(std::env::args().skip(1)) {
         Ok(addr) => addr,
         Err(msg) => {

@@ -157,6 +157,44 @@ fn a_line_over_64_kib_closes_only_that_client() {
 }
 
 #[test]
+fn the_cr_of_a_crlf_does_not_count_toward_the_64_kib_limit() {
+    let server = Server::start("chat_server");
+    let mut alice = join(&server, "alice");
+    let mut bob = join(&server, "bob");
+
+    // Exactly 64 KiB, then CRLF: accepted, and the "\r" is dropped.
+    let mut long = vec![b'x'; 64 * 1024];
+    long.extend_from_slice(b"\r\n");
+    send(&mut alice, &long);
+    let got = read_line(&mut bob);
+    assert_eq!(got.len(), "alice: ".len() + 64 * 1024 + 1);
+    assert!(got.ends_with("x\n"), "the \\r is dropped");
+    // Cut between the "\r" and the "\n": the same.
+    send(&mut alice, &long[..long.len() - 1]);
+    std::thread::sleep(Duration::from_millis(20));
+    send(&mut alice, b"\n");
+    assert_eq!(read_line(&mut bob).len(), "alice: ".len() + 64 * 1024 + 1);
+
+    // 64 KiB and a "\r" that is not followed by "\n" is a line over the limit.
+    let mut cr = join(&server, "cr");
+    let mut over = vec![b'y'; 64 * 1024];
+    over.extend_from_slice(b"\ry\r\n");
+    send(&mut cr, &over);
+    assert!(closed_by_server(&mut cr));
+    // 64 KiB + 1 before the CRLF: closed too.
+    let mut one_more = join(&server, "one_more");
+    let mut over = vec![b'z'; 64 * 1024 + 1];
+    over.extend_from_slice(b"\r\n");
+    send(&mut one_more, &over);
+    assert!(closed_by_server(&mut one_more));
+
+    send(&mut bob, b"still here?\r\n");
+    assert_eq!(read_line(&mut alice), "bob: still here?\n");
+    quit(&mut alice);
+    quit(&mut bob);
+}
+
+#[test]
 fn a_client_that_vanishes_does_not_disturb_the_others() {
     let server = Server::start("chat_server");
     let mut alice = join(&server, "alice");

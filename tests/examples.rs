@@ -132,8 +132,21 @@ fn the_demo_runs_to_completion() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("connected"), "{text}");
     assert!(text.contains("handle_error"), "{text}");
-    assert!(
-        text.contains("summary: 3 connections echoed, 1 refused"),
+    let summary = text
+        .lines()
+        .find(|l| l.starts_with("summary: "))
+        .unwrap_or_else(|| panic!("no summary line: {text}"));
+    // Three greetings of 5 + 7 + 5 bytes, echoed back.
+    assert_eq!(
+        summary,
+        "summary: served 3 clients, echoed 17 bytes, 1 connect refused and reported, \
+         all channels closed",
         "{text}"
+    );
+    // Warnings and errors would show on stderr: the demo has none.
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }
