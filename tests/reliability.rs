@@ -83,7 +83,12 @@ fn a_reset_calls_handle_close_once_and_nothing_spins_whatever_the_handler_does()
     }
     reset(peer);
     let passes = passes_over(&map, Duration::from_millis(400));
-    assert_eq!(closes.get(), 1, "handle_close ran once: {:?}", seen.borrow());
+    assert_eq!(
+        closes.get(),
+        1,
+        "handle_close ran once: {:?}",
+        seen.borrow()
+    );
     assert!(
         matches!(seen.borrow()[0], Some(Disconnect::Reset(_))),
         "the handler was told it was a reset: {:?}",
@@ -231,6 +236,8 @@ fn a_panic_in_a_dispatchers_drop_does_not_escape_the_loop() {
     map.add(other, rec).unwrap();
     peer.write_all(b"x").unwrap();
     other_peer.write_all(b"still served").unwrap();
-    run_until(&map, LIMIT, || map.len() == 1 && log.borrow().data.len() == 12);
+    run_until(&map, LIMIT, || {
+        map.len() == 1 && log.borrow().data.len() == 12
+    });
     assert_eq!(log.borrow().data, b"still served");
 }
