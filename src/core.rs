@@ -170,6 +170,8 @@ impl Core {
         meta.registered.set(chan.epoch);
         meta.close_requested.set(false);
         meta.finished.set(false);
+        // Queued under its new key even if its old key was queued for the next pass.
+        meta.queued_for.set(0);
         self.enqueue(meta);
         Ok(key)
     }
