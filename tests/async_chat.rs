@@ -3,7 +3,7 @@
 
 mod util;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io::{self, BufRead, BufReader, Cursor, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::rc::Rc;
@@ -1545,5 +1545,86 @@ fn a_handler_without_the_data_methods_gets_not_implemented_and_is_closed() {
     match peer.read_to_end(&mut rest) {
         Ok(_) => assert!(rest.is_empty()),
         Err(e) => assert_eq!(e.kind(), io::ErrorKind::ConnectionReset),
+    }
+}
+
+/// What the last of a read's pipelined lines does.
+#[derive(Clone, Copy, Debug)]
+enum LastLine {
+    Closes,
+    Fails,
+    DoesNothing,
+    Discards,
+}
+
+/// Answers `ok X` to each line `X`; the line `QUIT` does what `last` says instead.
+struct Pipelined {
+    line: Vec<u8>,
+    last: LastLine,
+    quit: Rc<Cell<bool>>,
+}
+
+impl ChatHandler for Pipelined {
+    fn collect_incoming_data(&mut self, _chat: &mut Chat<'_, '_>, data: &[u8]) {
+        self.line.extend_from_slice(data);
+    }
+    fn found_terminator(&mut self, chat: &mut Chat<'_, '_>) -> Result<()> {
+        let line = std::mem::take(&mut self.line);
+        if line != b"QUIT" {
+            chat.push(b"ok ");
+            chat.push(line);
+            chat.push(b"\r\n");
+            return Ok(());
+        }
+        self.quit.set(true);
+        match self.last {
+            LastLine::Closes => chat.close(),
+            LastLine::Fails => return Err(asyncore::Error::other("QUIT fails")),
+            LastLine::DoesNothing => {}
+            LastLine::Discards => chat.discard_buffers(),
+        }
+        Ok(())
+    }
+}
+
+/// 0.2 review: replies held back for pipelined lines were lost when the read's last
+/// line closed, failed or discarded without pushing, and waited for a later pass when
+/// it did nothing. Python sends each reply at its push: the client gets them all.
+#[test]
+fn replies_to_pipelined_lines_survive_whatever_the_last_line_does() {
+    for last in [
+        LastLine::Closes,
+        LastLine::Fails,
+        LastLine::DoesNothing,
+        LastLine::Discards,
+    ] {
+        let (chan, mut peer) = channel_pair();
+        let quit = Rc::new(Cell::new(false));
+        let mut chat = AsyncChat::new(Pipelined {
+            line: Vec::new(),
+            last,
+            quit: quit.clone(),
+        });
+        chat.set_terminator(b"\r\n").unwrap();
+        let map = Map::new().unwrap();
+        map.add(chan, chat).unwrap();
+        peer.write_all(b"A\r\nB\r\nQUIT\r\n").unwrap();
+        // One read handles all three lines; whatever QUIT did, the replies to A and B
+        // are on the wire when that read is over (no later pass runs before we read).
+        run_until(&map, LIMIT, || quit.get());
+        peer.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+        let mut got = vec![0; 14];
+        let mut n = 0;
+        while n < 14 {
+            match peer.read(&mut got[n..]) {
+                Ok(0) | Err(_) => break,
+                Ok(k) => n += k,
+            }
+        }
+        assert_eq!(
+            String::from_utf8_lossy(&got[..n]),
+            "ok A\r\nok B\r\n",
+            "{last:?}"
+        );
     }
 }

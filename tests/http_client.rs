@@ -513,6 +513,41 @@ fn a_refused_connection_fails_the_request_it_was_for_and_stops() {
     assert_eq!(left, ["/b", "/c"], "the rest stay in the source");
 }
 
+/// 0.2 review: an asynchronous connect failure other than "refused" (unreachable,
+/// timed out) was taken for a lost connection, and the client reconnected for ever
+/// without a callback. Loopback cannot produce EHOSTUNREACH, so it is delivered the
+/// way the loop delivers a failed connect: `connecting` cleared, then `handle_error`.
+#[test]
+fn an_unreachable_host_fails_the_request_and_stops_instead_of_retrying() {
+    use asyncore::{Dispatcher, Error};
+    let outcomes: Rc<RefCell<Vec<Outcome>>> = Rc::default();
+    let sink = outcomes.clone();
+    // A listener that never accepts: the client's connect is real but never served.
+    let (_listener, addr) = std_listener();
+    let client = HttpClient::new(addr, gets(&["/a", "/b"]), move |req, res| {
+        sink.borrow_mut().push((req, res))
+    });
+    let map = Map::new().unwrap();
+    let client = client.start(&map).unwrap();
+    client
+        .with(|c, cx| {
+            cx.connecting = false;
+            let unreachable = std::io::Error::from(std::io::ErrorKind::HostUnreachable);
+            c.handle_error(cx, Error::Io(unreachable));
+        })
+        .unwrap();
+    run_until(&map, LIMIT, || map.is_empty());
+    let out = outcomes.take();
+    assert_eq!(out.len(), 1, "the request the connection was for fails");
+    match error_of(&out[0]) {
+        HttpError::Io(e) => assert_eq!(e.kind(), std::io::ErrorKind::HostUnreachable),
+        other => panic!("unexpected {other:?}"),
+    }
+    let client = client.borrow();
+    assert!(client.is_finished());
+    assert_eq!(client.connections(), 1, "no reconnect after a failed connect");
+}
+
 #[test]
 fn a_connect_that_fails_during_the_call_fails_one_request_from_the_loop() {
     // A Unix socket path that does not exist: the connect fails inside

@@ -65,7 +65,10 @@ pub struct ChatState {
     /// While a read is handled and more whole messages of it follow the current one,
     /// pushes are queued and sent together (see [`ChatState::set_coalesce`]).
     coalesce: bool,
+    /// Pushes are being held (more whole messages of this read follow).
     corked: bool,
+    /// Something pushed while corked has not been offered to the socket yet.
+    held: bool,
 }
 
 impl Default for ChatState {
@@ -89,6 +92,7 @@ impl ChatState {
             closing: false,
             coalesce: true,
             corked: false,
+            held: false,
         }
     }
 
@@ -374,13 +378,15 @@ impl<H: ChatHandler> AsyncChat<H> {
     /// receives, for code holding the chat and a context (inside
     /// [`Handle::with`](crate::Handle::with)).
     pub fn chat<'c, 'a>(&'c mut self, cx: &'c mut Cx<'a>) -> (&'c mut H, Chat<'c, 'a>) {
-        (
-            &mut self.handler,
-            Chat {
-                state: &mut self.state,
-                cx,
-            },
-        )
+        let mut chat = Chat {
+            state: &mut self.state,
+            cx,
+        };
+        // A read that panicked mid-way left its pushes held: send them now.
+        if chat.state.corked {
+            chat.release();
+        }
+        (&mut self.handler, chat)
     }
 }
 
@@ -460,18 +466,28 @@ impl<'a> Chat<'_, 'a> {
     /// `handle_close` runs when the current handler returns.
     pub fn close_when_done(&mut self) {
         self.state.close_when_done();
-        if !self.state.corked {
-            self.send_now();
+        self.send_now();
+    }
+
+    /// Sends what is queued, unless more messages of the same read follow (then it is
+    /// noted as held, and sent by [`release`](Chat::release)).
+    fn send_now(&mut self) {
+        if self.state.corked {
+            self.state.held = true;
+            return;
+        }
+        self.state.held = false;
+        if let Err(err) = self.initiate_send() {
+            self.state.fail(self.cx, err);
         }
     }
 
-    /// Sends what is queued, unless more messages of the same read follow.
-    fn send_now(&mut self) {
-        if self.state.corked {
-            return;
-        }
-        if let Err(err) = self.initiate_send() {
-            self.state.fail(self.cx, err);
+    /// Stops holding pushes back and offers what was held to the socket: at the end
+    /// of a read, and before anything that would drop it (close, discard).
+    fn release(&mut self) {
+        self.state.corked = false;
+        if std::mem::take(&mut self.state.held) && self.cx.is_open() {
+            self.send_now();
         }
     }
 
@@ -479,11 +495,12 @@ impl<'a> Chat<'_, 'a> {
     /// `close()` in a chat handler (whose `push` sent already). What the socket does
     /// not take is dropped, as in Python; [`close_when_done`](Chat::close_when_done)
     /// delivers everything.
+    ///
+    /// Close through this method (not `chat.cx().close()`), so that replies held back
+    /// for pipelined messages go out first.
     pub fn close(&mut self) {
         // What coalescing held back is sent now, as Python's pushes would have been.
-        if std::mem::take(&mut self.state.corked) && self.cx.is_open() {
-            self.send_now();
-        }
+        self.release();
         self.cx.close();
     }
 
@@ -549,9 +566,7 @@ impl<'a> Chat<'_, 'a> {
     /// [`ChatState::set_coalesce`]) are handed to the socket first, as Python's
     /// `push` would have done; what it does not take is dropped with the rest.
     pub fn discard_buffers(&mut self) {
-        if std::mem::take(&mut self.state.corked) && self.cx.is_open() {
-            self.send_now();
-        }
+        self.release();
         self.state.discard_buffers();
     }
 
@@ -866,9 +881,9 @@ pub fn default_handle_read<H: ChatHandler + ?Sized>(
             break Err(err);
         }
     };
-    if std::mem::take(&mut chat.state.corked) && chat.cx.is_open() {
-        chat.send_now();
-    }
+    // The replies held for the read's pipelined messages go out now, even if the last
+    // message pushed nothing or failed.
+    chat.release();
 
     let state = &mut *chat.state;
     if state.discards != epoch || !chat.cx.is_open() {
@@ -920,6 +935,8 @@ impl<H: ChatHandler> Dispatcher for AsyncChat<H> {
     /// `handle_error` instead.
     fn handle_close(&mut self, cx: &mut Cx<'_>) -> Result<()> {
         if let Some(err) = self.state.error.take() {
+            // `handle_error` decides; an override that keeps the channel sends again.
+            self.state.closing = false;
             return Err(err);
         }
         let (h, mut chat) = self.chat(cx);

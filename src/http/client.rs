@@ -157,6 +157,9 @@ pub struct HttpClient {
     in_flight: Option<InFlight>,
     /// Counts connections; a handler notices when the connection it read from is gone.
     connections: usize,
+    /// The current connection got through (`handle_connect` ran): a failure after
+    /// that is a lost connection, before it a failed connect.
+    established: bool,
     served_on_connection: usize,
     completed: usize,
     /// A connect that failed inside [`HttpClient::connect`], reported on the first
@@ -204,6 +207,7 @@ impl HttpClient {
             parser: ResponseParser::new(),
             in_flight: None,
             connections: 0,
+            established: false,
             served_on_connection: 0,
             completed: 0,
             failed_connect: None,
@@ -304,6 +308,7 @@ impl HttpClient {
     /// handler, the channel stays in its map).
     fn open_connection(&mut self, chan: &mut Channel) -> io::Result<()> {
         self.connections += 1;
+        self.established = false;
         self.served_on_connection = 0;
         connect_tcp(chan, self.origin.clone())?;
         if let Some(sock) = chan.socket() {
@@ -454,7 +459,9 @@ impl HttpClient {
     fn connection_lost(&mut self, cx: &mut Cx<'_>, err: HttpError) {
         let refused =
             matches!(&err, HttpError::Io(e) if e.kind() == io::ErrorKind::ConnectionRefused);
-        if refused || (cx.connecting && !cx.connected) {
+        // Any failure before the connect got through (refused, unreachable, timed
+        // out) is a failed connect: retrying it would go on for ever.
+        if refused || !self.established {
             self.give_up(cx, err);
             return;
         }
@@ -552,6 +559,7 @@ impl Dispatcher for HttpClient {
     }
 
     fn handle_connect(&mut self, _cx: &mut Cx<'_>) -> Result<()> {
+        self.established = true;
         Ok(())
     }
 
