@@ -234,30 +234,39 @@ impl Core {
     pub(crate) fn close_node(&self, map: &Map, node: &NodeRef) -> Result<(), Error> {
         let n = node.node();
         let removed = n.meta.key.get().and_then(|key| self.remove(key));
-        let r = match (n.chan.try_borrow_mut(), n.handler.try_borrow_mut()) {
-            (Ok(mut chan), Ok(mut d)) => {
-                chan.close();
-                self.finish(map, node, &mut chan, &mut *d)
-            }
-            (Ok(mut chan), Err(_)) => {
-                // Code outside the loop holds the dispatcher: the socket closes now,
-                // `on_close` runs in the next pass.
-                chan.close();
-                self.closing.borrow_mut().push(node.clone());
-                Ok(())
-            }
-            _ => {
-                // Its handler is running (`after_run` finishes the close when it
-                // returns), or code outside the loop holds a borrow of it (the next
-                // pass does).
-                n.meta.close_requested.set(true);
-                self.closing.borrow_mut().push(node.clone());
-                Ok(())
+        let r = if n.meta.running.get() {
+            // One of its methods is running: `after_run` finishes the close when it
+            // returns.
+            n.meta.close_requested.set(true);
+            Ok(())
+        } else {
+            match (n.chan.try_borrow_mut(), n.handler.try_borrow_mut()) {
+                (Ok(mut chan), Ok(mut d)) => {
+                    chan.close();
+                    let _running = n.meta.enter();
+                    self.finish(map, node, &mut chan, &mut *d)
+                }
+                (chan, _) => {
+                    // Code outside the loop holds a borrow of it: the socket closes
+                    // now if it can, `on_close` runs when the loop next runs.
+                    match chan {
+                        Ok(mut chan) => chan.close(),
+                        Err(_) => n.meta.close_requested.set(true),
+                    }
+                    self.closing.borrow_mut().push(node.clone());
+                    Ok(())
+                }
             }
         };
         r.and(crate::panic::catch("dropping a closed dispatcher", || {
             drop(removed)
         }))
+    }
+
+    /// True if `key` is a listener whose accepting is paused.
+    pub(crate) fn is_paused(&self, key: Key) -> bool {
+        let paused = self.paused.borrow();
+        !paused.is_empty() && paused.iter().any(|&(k, _)| k == key)
     }
 
     /// When the first paused listener is due to try again, if any is paused.
@@ -308,6 +317,7 @@ impl Core {
             let n = node.node();
             match (n.chan.try_borrow_mut(), n.handler.try_borrow_mut()) {
                 (Ok(mut chan), Ok(mut d)) => {
+                    let _running = n.meta.enter();
                     if n.meta.close_requested.take() {
                         chan.close();
                     }
@@ -317,7 +327,7 @@ impl Core {
                 }
                 _ => self.closing.borrow_mut().push(node.clone()),
             }
-            drop(node);
+            crate::pass::release(node);
         }
     }
 
@@ -334,7 +344,17 @@ impl Core {
             return Ok(());
         }
         let mut cx = Cx::new(chan, map, node);
-        crate::panic::catch("on_close", || d.on_close(&mut cx))
+        let r = crate::panic::catch("on_close", || d.on_close(&mut cx));
+        if cx.is_open() {
+            // A socket given in `on_close` would belong to no map: reconnect in
+            // `handle_close` (or `handle_error`) instead.
+            cx.log_info(
+                "on_close gave the closed channel a new socket; closing it",
+                log::Level::Warn,
+            );
+            cx.channel_mut().close();
+        }
+        r
     }
 
     fn finish_logged(&self, map: &Map, node: &NodeRef, chan: &mut Channel, d: &mut dyn Dispatcher) {
@@ -358,14 +378,17 @@ impl Core {
         if meta.detached.get() {
             return;
         }
-        if meta.close_requested.take() {
+        // A close requested from elsewhere applies to the socket it was meant for,
+        // not to one the handler gave the channel afterwards (a reconnect).
+        if meta.close_requested.take() && chan.epoch == meta.registered.get() {
             chan.close();
         }
         if std::mem::take(&mut chan.accept_paused) {
             if let Some(key) = meta.key.get() {
-                self.paused
-                    .borrow_mut()
-                    .push((key, Instant::now() + ACCEPT_BACKOFF));
+                let mut paused = self.paused.borrow_mut();
+                if !paused.iter().any(|&(k, _)| k == key) {
+                    paused.push((key, Instant::now() + ACCEPT_BACKOFF));
+                }
             }
         }
         let mut removed = None;

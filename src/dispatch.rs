@@ -128,15 +128,18 @@ fn closing(d: &mut dyn Dispatcher, cx: &mut Cx<'_>) -> Result<()> {
     if std::mem::take(&mut cx.close_due) {
         let epoch = cx.epoch;
         let r = call("handle_close", || d.handle_close(cx));
-        settle(d, cx, r)?;
-        if !cx.is_open() {
-            return Ok(());
-        }
         // A reset connection is over: if `handle_close` kept it (and gave it no new
-        // socket), it is closed now, so it can neither spin nor leak.
-        if cx.epoch == epoch && matches!(cx.disconnect(), Some(crate::Disconnect::Reset(_))) {
+        // socket), it is closed now, so it can neither spin nor leak, whatever
+        // `handle_close` returned (ExitNow included).
+        if cx.is_open()
+            && cx.epoch == epoch
+            && matches!(cx.disconnect(), Some(crate::Disconnect::Reset(_)))
+        {
             cx.log("handle_close left a reset connection open: closing it");
             cx.close();
+        }
+        settle(d, cx, r)?;
+        if !cx.is_open() {
             return Ok(());
         }
     }
@@ -165,6 +168,10 @@ fn dispatch(
     fire: Ready,
     phase: &mut &'static str,
 ) -> Result<()> {
+    // Each handler below runs only while the channel is still the one the event was
+    // for: open, with the same socket, and not closed from elsewhere.
+    let epoch = cx.epoch;
+    let live = |cx: &Cx<'_>| cx.is_open() && cx.epoch == epoch && !cx.meta().close_requested.get();
     if fire.intersects(Ready::READ) {
         if cx.accepting {
             *phase = "handle_accept";
@@ -174,15 +181,17 @@ fn dispatch(
                 *phase = "handle_connect";
                 connect_event(d, cx)?;
             }
-            *phase = "handle_read";
-            d.handle_read(cx)?;
+            if live(cx) {
+                *phase = "handle_read";
+                d.handle_read(cx)?;
+            }
         }
     }
     // WRITE must still be set: a read handler that replaced the socket (a reconnect)
     // starts the new one with no readiness.
     if fire.intersects(Ready::WRITE)
         && cx.ready.intersects(Ready::WRITE)
-        && cx.is_open()
+        && live(cx)
         && !cx.accepting
         && !cx.close_due
     {
@@ -190,10 +199,12 @@ fn dispatch(
             *phase = "handle_connect";
             connect_event(d, cx)?;
         }
-        *phase = "handle_write";
-        d.handle_write(cx)?;
+        if live(cx) {
+            *phase = "handle_write";
+            d.handle_write(cx)?;
+        }
     }
-    if fire.intersects(Ready::PRIORITY) && cx.is_open() {
+    if fire.intersects(Ready::PRIORITY) && live(cx) {
         cx.ready.remove(Ready::PRIORITY);
         cx.ready |= Ready::URGENT;
         *phase = "handle_expt";

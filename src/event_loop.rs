@@ -199,6 +199,9 @@ pub fn loop_with_tasks(
         outer: core.set_running_tasks(Some(tasks.clone())),
     };
     let mut passes = 0;
+    // Closes that waited for a borrow to end are finished first, so that closing the
+    // last channel that way still runs its `on_close` when the map is empty.
+    core.finish_closing(map);
     // An exit request left by a single `Map::poll` ends the loop at once.
     while !core.take_exit()
         && (!map.is_empty() || !tasks.is_empty())
@@ -233,12 +236,19 @@ impl Drop for RunningTasks<'_> {
 pub fn close_all(map: Option<&Map>, ignore_all: bool) -> Result<()> {
     let map = map.cloned().unwrap_or_else(Map::global);
     let mut first_err = None;
-    for node in map.core.nodes() {
-        let r = crate::panic::catch("close_all", || map.core.close_node(&map, &node))
-            .and_then(|r| r)
-            .and_then(|()| crate::panic::catch("dropping a dispatcher", || drop(node)));
-        if let Err(e) = r {
-            first_err.get_or_insert(e);
+    // Again while `on_close`s add channels, up to a bound.
+    for _ in 0..16 {
+        let nodes = map.core.nodes();
+        if nodes.is_empty() {
+            break;
+        }
+        for node in nodes {
+            let r = crate::panic::catch("close_all", || map.core.close_node(&map, &node))
+                .and_then(|r| r)
+                .and_then(|()| crate::panic::catch("dropping a dispatcher", || drop(node)));
+            if let Err(e) = r {
+                first_err.get_or_insert(e);
+            }
         }
     }
     match first_err {

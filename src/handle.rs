@@ -128,6 +128,7 @@ impl<T: Dispatcher> Handle<T> {
         let mut chan = self.node.chan.try_borrow_mut().ok()?;
         let mut d = self.node.handler.try_borrow_mut().ok()?;
         let node: NodeRef = self.node.clone();
+        let _running = self.node.meta.enter();
         let r = {
             let mut cx = Cx::new(&mut chan, &map, &node);
             f(&mut d, &mut cx)

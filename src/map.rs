@@ -176,6 +176,7 @@ impl Map {
                 if let Err(e) = self.core.close_node(self, &node) {
                     log::error!("closing a channel: {e}");
                 }
+                crate::pass::release(node);
                 true
             }
             None => false,

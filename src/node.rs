@@ -34,6 +34,32 @@ pub(crate) struct Meta {
     pub(crate) detached: Cell<bool>,
     /// `on_close` has run (or is not to run).
     pub(crate) finished: Cell<bool>,
+    /// The loop holds the channel and dispatcher borrowed to run one of its
+    /// methods (see [`Meta::enter`]).
+    pub(crate) running: Cell<bool>,
+}
+
+impl Meta {
+    /// Marks the node's methods as running until the guard drops: a close requested
+    /// meanwhile is left to `Core::after_run`.
+    pub(crate) fn enter(&self) -> Running<'_> {
+        Running {
+            meta: self,
+            outer: self.running.replace(true),
+        }
+    }
+}
+
+/// See [`Meta::enter`].
+pub(crate) struct Running<'a> {
+    meta: &'a Meta,
+    outer: bool,
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.meta.running.set(self.outer);
+    }
 }
 
 /// A channel and its dispatcher, as the map stores them.

@@ -78,6 +78,7 @@ impl Core {
         for &key in &scratch.queue {
             if let Some(node) = self.get(key) {
                 busy |= self.has_work(map, key, &node, pass);
+                release(node);
             }
         }
 
@@ -165,6 +166,7 @@ impl Core {
         };
         if n.meta.consulted_pass.get() != pass {
             n.meta.consulted_pass.set(pass);
+            let _running = n.meta.enter();
             let wants = {
                 let mut cx = Cx::new(&mut chan, map, node);
                 dispatch::consult(&mut *d, &mut cx)
@@ -203,12 +205,20 @@ impl Core {
             }
             return;
         };
+        let mut bits = bits;
+        if bits.intersects(Ready::READ) && chan.accepting && self.is_paused(key) {
+            // Out of descriptors: no accept events until the pause is over.
+            bits.remove(Ready::READ);
+        }
         chan.ready |= bits;
-        if outcome.is_err() {
-            // ExitNow: what was not served is served by the next pass.
+        if outcome.is_err() || (!bits.is_empty() && n.meta.scheduled_pass.get() == at.0) {
+            // ExitNow: what was not served is served by the next pass. Or readiness
+            // for a channel served already in this pass (a second entry for it, from
+            // nested passes): the next pass serves it.
             self.enqueue(&n.meta);
             return;
         }
+        let _running = n.meta.enter();
         let result = {
             let mut cx = Cx::new(&mut chan, map, node);
             dispatch::serve(self, &mut *d, &mut cx, key, at)
@@ -224,7 +234,7 @@ impl Core {
 /// Drops the loop's reference to a node; if it was the last (the channel closed and no
 /// handle keeps it), the dispatcher's `Drop` runs here, inside the panic guard.
 #[inline]
-fn release(node: NodeRef) {
+pub(crate) fn release(node: NodeRef) {
     if std::rc::Rc::strong_count(&node) == 1 {
         crate::panic::catch_logged("dropping a closed dispatcher", move || drop(node));
     }

@@ -1612,8 +1612,9 @@ fn replies_to_pipelined_lines_survive_whatever_the_last_line_does() {
         // One read handles all three lines; whatever QUIT did, the replies to A and B
         // are on the wire when that read is over (no later pass runs before we read).
         run_until(&map, LIMIT, || quit.get());
-        peer.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
-        let mut got = vec![0; 14];
+        peer.set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        let mut got = [0; 14];
         let mut n = 0;
         while n < 14 {
             match peer.read(&mut got[n..]) {

@@ -545,7 +545,11 @@ fn an_unreachable_host_fails_the_request_and_stops_instead_of_retrying() {
     }
     let client = client.borrow();
     assert!(client.is_finished());
-    assert_eq!(client.connections(), 1, "no reconnect after a failed connect");
+    assert_eq!(
+        client.connections(),
+        1,
+        "no reconnect after a failed connect"
+    );
 }
 
 #[test]

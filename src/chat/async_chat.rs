@@ -495,9 +495,6 @@ impl<'a> Chat<'_, 'a> {
     /// `close()` in a chat handler (whose `push` sent already). What the socket does
     /// not take is dropped, as in Python; [`close_when_done`](Chat::close_when_done)
     /// delivers everything.
-    ///
-    /// Close through this method (not `chat.cx().close()`), so that replies held back
-    /// for pipelined messages go out first.
     pub fn close(&mut self) {
         // What coalescing held back is sent now, as Python's pushes would have been.
         self.release();
@@ -590,8 +587,12 @@ impl<'a> Chat<'_, 'a> {
         self.state
     }
 
-    /// The handler's context.
+    /// The handler's context. Replies held back for pipelined messages are sent
+    /// first, so that what is done through it (a `send`, a `close`) comes after them.
     pub fn cx(&mut self) -> &mut Cx<'a> {
+        if self.state.held {
+            self.release();
+        }
         self.cx
     }
 
@@ -611,8 +612,12 @@ impl<'a> Deref for Chat<'_, 'a> {
 }
 
 impl<'a> DerefMut for Chat<'_, 'a> {
+    /// As [`Chat::cx`]: held replies go out before anything done through the `Cx`.
     #[inline]
     fn deref_mut(&mut self) -> &mut Cx<'a> {
+        if self.state.held {
+            self.release();
+        }
         self.cx
     }
 }
