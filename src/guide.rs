@@ -95,7 +95,10 @@
 //!   however slow the peer, use [`close_when_done`](crate::Chat::close_when_done).
 //! - **Push, then block.** Python's FTP `cmd_pasv` pushes `227 ...` and then blocks in
 //!   `accept()` on a helper listener; the reply is already sent, so the client can
-//!   connect. The same holds here.
+//!   connect. The same holds here, unless more commands were pipelined behind it in
+//!   the same read (their replies are sent together, see
+//!   [`ChatState::set_coalesce`](crate::ChatState::set_coalesce)): call
+//!   [`chat.initiate_send()`](crate::Chat::initiate_send) before blocking to be sure.
 //! - **A channel that opens another** (an FTP data connection, a proxy's upstream):
 //!   create a [`Channel`], `connect` it, and [`cx.add(chan, handler)`](Cx::add) from
 //!   the handler; keep the returned [`Handle`](crate::Handle).
@@ -177,7 +180,8 @@
 //! ```
 //!
 //! (Blocking in `accept()` as Python does also works, since the `227` reply is on the
-//! wire before the block; `tests/async_chat.rs` pins it. It stalls the whole loop,
+//! wire before the block, `tests/async_chat.rs` pins it, unless commands are
+//! pipelined behind `PASV`: see "Push, then block" above. It stalls the whole loop,
 //! though, so a port is better off with the listener.)
 //!
 //! **Sending a file** on the data channel: push it as a producer, then
@@ -241,7 +245,7 @@
 //! | `self` (the inherited part) | the [`Chat`](crate::Chat) each method receives (it dereferences to the [`Cx`]) |
 //! | `collect_incoming_data(data)`, `found_terminator()` | the same methods of [`ChatHandler`](crate::ChatHandler) |
 //! | `set_terminator(t)`, `get_terminator()` | [`Chat::set_terminator`](crate::Chat::set_terminator) (`b"\r\n"`, a `usize` count, or [`Terminator::None`](crate::Terminator::None); a negative count is [`Error::NegativeTerminator`](crate::Error::NegativeTerminator)), [`Chat::get_terminator`](crate::Chat::get_terminator); before adding: [`AsyncChat::set_terminator`](crate::AsyncChat::set_terminator) |
-//! | `push(data)`, `push_with_producer(p)` | [`Chat::push`](crate::Chat::push), [`Chat::push_with_producer`](crate::Chat::push_with_producer): both send at once |
+//! | `push(data)`, `push_with_producer(p)` | [`Chat::push`](crate::Chat::push), [`Chat::push_with_producer`](crate::Chat::push_with_producer): both send at once (replies to pipelined messages together) |
 //! | `close_when_done()`, `initiate_send()`, `discard_buffers()` | the same methods of [`Chat`](crate::Chat) |
 //! | `ac_in_buffer_size`, `ac_out_buffer_size` | the same fields of [`ChatState`](crate::ChatState) (65536) |
 //! | `simple_producer(data, buffer_size=512)` | [`simple_producer`](crate::simple_producer), [`SimpleProducer`](crate::SimpleProducer) |
@@ -291,6 +295,16 @@
 //! - **One dispatch per channel per pass**, as in Python, unless you raise
 //!   [`Map::set_dispatch_budget`](crate::Map::set_dispatch_budget) (servers: 16, for
 //!   throughput; only the interleaving of busy channels differs).
+//! - **Replies to pipelined messages** of one read are sent together, once the read's
+//!   last message is handled, instead of one write per `push`
+//!   ([`ChatState::set_coalesce`](crate::ChatState::set_coalesce)`(false)` for
+//!   Python's timing). Only timing shows it, or a handler that blocks after a push.
+//! - **Once a chat channel is closed**, the rest of the read is not handed to its
+//!   handler (Python goes on calling `found_terminator` on a closed channel).
+//! - **A reset is not an orderly close**: [`Channel::disconnect`] tells them apart,
+//!   and a reset channel that `handle_close` keeps open is closed by the loop.
+//! - **Out of descriptors, `accept` returns `Ok(None)`** and accepting pauses
+//!   briefly; Python's raises and its default `handle_error` closes the listener.
 //! - **Priority data** reaches `handle_expt` once per arrival, where Python's
 //!   level-triggered `select` would call it on every pass until the byte is read.
 //! - **Threads**: maps and handles are `!Send`; a handler's state cannot be touched

@@ -203,16 +203,19 @@ impl ChatState {
     /// Whether replies to pipelined messages are sent together; on by default.
     ///
     /// When one read brings several whole messages (a client that pipelines), what
-    /// the handlers of all but the last push is queued, and sent with what the last
-    /// one pushes, in one vectored write, instead of one write per push. Python's
+    /// the handlers of all but the last push is held, and sent once the last has
+    /// been handled (with whatever it pushes), in one vectored write instead of one
+    /// write per push. Held replies are never lost or reordered: they go out at the
+    /// end of the read whatever the last message does (push, close, fail, nothing),
+    /// and before anything that could drop or overtake them ([`Chat::close`],
+    /// [`Chat::discard_buffers`], any use of the [`Cx`] through the `Chat`). Python's
     /// `push` sends at once every time; the difference shows only in timing, and in
     /// one case: a handler that pushes and then *blocks* waiting for the peer to act
     /// on the reply (an FTP `PASV` that blocks in `accept()`) while more pipelined
     /// messages wait behind it in the same read. Such a handler should call
     /// [`Chat::initiate_send`] before blocking, or turn this off. For the last (or
-    /// only) message of a read, for [`Chat::close`] and for
-    /// [`Chat::close_when_done`], nothing waits: the reply is handed to the socket
-    /// first, as in Python.
+    /// only) message of a read nothing is held: its pushes are handed to the socket at
+    /// once, as in Python.
     ///
     /// `false` sends at every push, exactly as Python does (a lines benchmark of 32
     /// pipelined lines per read runs several times slower that way).

@@ -27,7 +27,8 @@
 //! ([`default_handle_read`]) reads up to `ac_in_buffer_size` bytes into a buffer
 //! shared by all channels of the thread, lets the splitter cut them up, and calls
 //! `collect_incoming_data` and `found_terminator` in turn. Whatever those push is
-//! sent at once, as in Python. When the socket can take more, `handle_write`
+//! sent at once, as in Python (replies to several pipelined messages of one read are
+//! sent together: see [`ChatState::set_coalesce`]). When the socket can take more, `handle_write`
 //! ([`Chat::initiate_send`]) sends from the FIFO in vectored writes until the socket
 //! would block.
 //!
