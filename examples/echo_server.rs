@@ -17,7 +17,11 @@ use asyncore::{Channel, Cx, Disconnect, Dispatcher, Domain, Map, Result, SockAdd
 /// Stop reading from a connection while this much of its echo is unsent.
 const MAX_PENDING: usize = 256 * 1024;
 
-/// One connection: what it sent and has not been echoed yet.
+/// A backlog buffer larger than this is freed once it drains, so an idle connection
+/// that once had a burst holds no memory.
+const KEEP_AT_MOST: usize = 64 * 1024;
+
+/// One connection: the part of its echo the socket has not taken yet.
 #[derive(Default)]
 struct EchoHandler {
     pending: Vec<u8>,
@@ -31,18 +35,19 @@ impl EchoHandler {
         self.pending.len() - self.sent
     }
 
-    /// Sends what the socket takes now; closes once a draining channel is done.
+    /// Offers the backlog to the socket once: a short write means it is full, and the
+    /// loop calls `handle_write` again when it has room. Closes once a draining
+    /// channel is done.
     fn flush(&mut self, cx: &mut Cx<'_>) -> Result<()> {
-        while self.unsent() > 0 {
-            let n = cx.send(&self.pending[self.sent..])?;
-            if n == 0 {
-                break;
-            }
-            self.sent += n;
+        if self.unsent() > 0 {
+            self.sent += cx.send(&self.pending[self.sent..])?;
         }
         if self.unsent() == 0 {
             self.pending.clear();
             self.sent = 0;
+            if self.pending.capacity() > KEEP_AT_MOST {
+                self.pending = Vec::new();
+            }
             if self.draining {
                 cx.close();
             }
@@ -60,13 +65,20 @@ impl Dispatcher for EchoHandler {
         self.unsent() > 0
     }
 
+    /// The fast way: read into the thread's shared buffer (no allocation, no copy),
+    /// send straight from it, and keep only what the socket did not take.
     fn handle_read(&mut self, cx: &mut Cx<'_>) -> Result<()> {
-        let mut buf = [0u8; 16 * 1024];
-        let n = cx.recv_into(&mut buf)?;
-        if n > 0 {
-            self.pending.extend_from_slice(&buf[..n]);
-            self.flush(cx)?;
+        let data = cx.recv_buf()?;
+        if data.is_empty() {
+            return Ok(()); // the peer closed: handle_close is due
         }
+        // Echo in order: behind a backlog, the new bytes queue up after it.
+        let sent = if self.unsent() == 0 {
+            cx.send(&data)?
+        } else {
+            0
+        };
+        self.pending.extend_from_slice(&data[sent..]);
         Ok(())
     }
 

@@ -221,8 +221,15 @@ impl<'a> Cx<'a> {
         match &mut self.out {
             None => self.chan.send(data),
             Some(out) => {
-                out.extend_from_slice(data);
-                crate::with_send::flush(self.chan, out)?;
+                if out.is_empty() {
+                    // Straight from the caller's bytes; only what the socket refuses
+                    // is copied into the buffer.
+                    let sent = self.chan.send(data)?;
+                    out.extend_from_slice(&data[sent..]);
+                } else {
+                    out.extend_from_slice(data);
+                    crate::with_send::flush(self.chan, out)?;
+                }
                 Ok(data.len())
             }
         }

@@ -168,6 +168,7 @@ pub use handle::{ChannelId, Handle, WeakHandle};
 pub use logging::log_unhandled_events;
 pub use loop_handle::LoopHandle;
 pub use map::{Map, add};
+pub use read_buf::RecvBuf;
 pub use socket2::{Domain, SockAddr, Socket, Type};
 pub use tasks::{TaskHandle, Tasks, call_every, call_later};
 pub use with_send::DispatcherWithSend;

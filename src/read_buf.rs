@@ -38,3 +38,34 @@ impl Drop for ReadBuf {
         }
     }
 }
+
+/// Bytes read by [`Channel::recv_buf`](crate::Channel::recv_buf), in the thread's
+/// shared read buffer: dereferences to `&[u8]`. The buffer goes back to the thread when
+/// this is dropped, so keep it only as long as you need the bytes; copy what you keep.
+///
+/// Empty means the peer closed the connection, as for
+/// [`Channel::recv`](crate::Channel::recv).
+pub struct RecvBuf {
+    buf: ReadBuf,
+    len: usize,
+}
+
+impl RecvBuf {
+    pub(crate) fn new(buf: ReadBuf, len: usize) -> RecvBuf {
+        RecvBuf { buf, len }
+    }
+}
+
+impl std::ops::Deref for RecvBuf {
+    type Target = [u8];
+    #[inline]
+    fn deref(&self) -> &[u8] {
+        &self.buf.0[..self.len]
+    }
+}
+
+impl std::fmt::Debug for RecvBuf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecvBuf").field("len", &self.len).finish()
+    }
+}

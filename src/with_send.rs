@@ -61,21 +61,18 @@ impl<H: Dispatcher> DispatcherWithSend<H> {
 }
 
 /// Sends from `out` what the socket takes now, and drops what was sent: Python's
-/// `dispatcher_with_send.initiate_send`.
+/// `dispatcher_with_send.initiate_send`. One `send`: a short write means the socket is
+/// full, and the loop calls `handle_write` when it has room again.
 pub(crate) fn flush(chan: &mut Channel, out: &mut Vec<u8>) -> io::Result<()> {
-    let mut sent = 0;
-    let result = loop {
-        if sent == out.len() {
-            break Ok(());
-        }
-        match chan.send(&out[sent..]) {
-            Ok(0) => break Ok(()),
-            Ok(n) => sent += n,
-            Err(e) => break Err(e),
-        }
-    };
+    if out.is_empty() {
+        return Ok(());
+    }
+    let sent = chan.send(out)?;
     out.drain(..sent);
-    result
+    if out.is_empty() && out.capacity() > 64 * 1024 {
+        *out = Vec::new(); // an idle channel keeps no large buffer
+    }
+    Ok(())
 }
 
 impl<H: Dispatcher> Dispatcher for DispatcherWithSend<H> {

@@ -1004,3 +1004,60 @@ fn reconnect_inside_a_handler_keeps_the_dispatcher_in_the_map() {
     assert_eq!(h.borrow().closes, 1);
     assert_eq!(h.borrow().errors.len(), 1);
 }
+
+/// `recv_buf` lends the thread's read buffer: what is waiting (up to 64 KiB per call),
+/// `WouldBlock` when nothing is, empty once the peer closed (and `handle_close` then
+/// runs, as after `recv`).
+#[test]
+fn recv_buf_reads_what_is_waiting_then_eof() {
+    use std::io::Write;
+
+    struct Reader {
+        got: Rc<RefCell<Vec<u8>>>,
+        reads: Rc<Cell<usize>>,
+        closed: Rc<Cell<bool>>,
+    }
+    impl Dispatcher for Reader {
+        fn writable(&mut self, _cx: &mut Cx<'_>) -> bool {
+            false
+        }
+        fn handle_read(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+            let data = cx.recv_buf()?;
+            assert!(data.len() <= 64 * 1024);
+            self.reads.set(self.reads.get() + 1);
+            self.got.borrow_mut().extend_from_slice(&data);
+            Ok(())
+        }
+        fn handle_close(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+            self.closed.set(true);
+            cx.close();
+            Ok(())
+        }
+    }
+
+    let (chan, mut peer) = channel_pair();
+    let got = Rc::new(RefCell::new(Vec::new()));
+    let reads = Rc::new(Cell::new(0));
+    let closed = Rc::new(Cell::new(false));
+    let map = Map::new().unwrap();
+    map.add(
+        chan,
+        Reader {
+            got: got.clone(),
+            reads: reads.clone(),
+            closed: closed.clone(),
+        },
+    )
+    .unwrap();
+    let sent: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+    peer.write_all(&sent).unwrap();
+    drop(peer);
+    run_until(&map, Duration::from_secs(10), || closed.get());
+    assert_eq!(*got.borrow(), sent, "every byte, in order");
+    assert!(
+        reads.get() >= 5,
+        "at most 64 KiB per read: {} reads",
+        reads.get()
+    );
+    assert!(map.is_empty());
+}
