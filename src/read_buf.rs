@@ -64,6 +64,12 @@ impl std::ops::Deref for RecvBuf {
     }
 }
 
+impl AsRef<[u8]> for RecvBuf {
+    fn as_ref(&self) -> &[u8] {
+        self
+    }
+}
+
 impl std::fmt::Debug for RecvBuf {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RecvBuf").field("len", &self.len).finish()

@@ -1629,3 +1629,36 @@ fn replies_to_pipelined_lines_survive_whatever_the_last_line_does() {
         );
     }
 }
+
+/// Owned pushes are moved into the FIFO, borrowed ones copied and gathered: however
+/// they mix, the peer gets them in push order.
+#[test]
+fn owned_and_borrowed_pushes_keep_their_order() {
+    struct Mixed;
+    impl ChatHandler for Mixed {}
+    let (chan, peer) = channel_pair();
+    let map = Map::new().unwrap();
+    let h = map.add(chan, AsyncChat::new(Mixed)).unwrap();
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 241) as u8).collect();
+    let mut expected = Vec::new();
+    h.with(|c, cx| {
+        let (_, mut chat) = c.chat(cx);
+        chat.push(b"head:");
+        expected.extend_from_slice(b"head:");
+        chat.push(big.clone()); // moved
+        expected.extend_from_slice(&big);
+        chat.push(String::from("tail")); // small owned: copied and gathered
+        expected.extend_from_slice(b"tail");
+        chat.push(vec![b'!'; 5000].into_boxed_slice()); // moved
+        expected.extend_from_slice(&[b'!'; 5000]);
+        chat.push(&expected[..3]); // borrowed
+        chat.close_when_done();
+    })
+    .unwrap();
+    expected.extend_from_slice(b"hea");
+    let reader = read_all_in_a_thread(peer);
+    run_until(&map, LIMIT, || map.is_empty());
+    let got = reader.join().unwrap();
+    assert_eq!(got.len(), expected.len());
+    assert!(got == expected, "in push order");
+}

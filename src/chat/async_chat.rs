@@ -19,7 +19,7 @@ use std::io;
 use std::ops::{Deref, DerefMut};
 
 use crate::chat::fifo::{Fifo, Outcome};
-use crate::chat::{Producer, Splitter, Terminator};
+use crate::chat::{Output, Producer, Splitter, Terminator};
 use crate::cx::Cx;
 use crate::dispatcher::Dispatcher;
 use crate::error::{Error, Result};
@@ -161,9 +161,9 @@ impl ChatState {
     /// Queues `data` without sending it (there is no socket at hand): sent when the
     /// channel is next writable. Inside a handler, [`Chat::push`] queues and sends at
     /// once, as Python's `push` does. Empty data queues nothing.
-    pub fn push(&mut self, data: impl AsRef<[u8]>) {
+    pub fn push<'d>(&mut self, data: impl Into<Output<'d>>) {
         self.fifo
-            .push_bytes(data.as_ref(), self.ac_out_buffer_size.max(1));
+            .push_output(data.into(), self.ac_out_buffer_size.max(1));
     }
 
     /// Queues a producer without sending (see [`push`](ChatState::push)).
@@ -363,7 +363,7 @@ impl<H: ChatHandler> AsyncChat<H> {
     /// (`handle.borrow_mut().push(..)`, which also has the loop look at the channel
     /// on its next pass). To send at once from another handler, as Python's `push`
     /// would, use `handle.with(|c, cx| c.chat(cx).push(..))`.
-    pub fn push(&mut self, data: impl AsRef<[u8]>) {
+    pub fn push<'d>(&mut self, data: impl Into<Output<'d>>) {
         self.state.push(data);
     }
 
@@ -417,9 +417,11 @@ impl<'a> Chat<'_, 'a> {
     /// more whole messages of the same read wait to be handled, it is sent with their
     /// replies instead: see [`ChatState::set_coalesce`].)
     ///
-    /// Accepts any bytes: `&[u8]`, `Vec<u8>`, `&str`, `String`, arrays. (Not numbers:
-    /// where Python raises `TypeError`, this does not compile.) Empty data queues
-    /// nothing. Nothing is sent before the channel is connected.
+    /// Accepts any bytes: `&[u8]`, `Vec<u8>`, `&str`, `String`, `Box<[u8]>`, arrays
+    /// (see [`Output`]). Borrowed bytes are copied; an owned buffer is moved, so
+    /// pushing a whole file read into a `Vec` copies nothing. (Not numbers: where
+    /// Python raises `TypeError`, this does not compile.) Empty data queues nothing.
+    /// Nothing is sent before the channel is connected.
     ///
     /// A failure to send is not returned here: the loop hands it to the channel's
     /// `handle_error` once the current handler returns, as Python's `initiate_send`
@@ -430,9 +432,9 @@ impl<'a> Chat<'_, 'a> {
     /// chat.push(10); // Python: TypeError
     /// # }
     /// ```
-    pub fn push(&mut self, data: impl AsRef<[u8]>) {
-        let data = data.as_ref();
-        if data.is_empty() {
+    pub fn push<'d>(&mut self, data: impl Into<Output<'d>>) {
+        let data = data.into();
+        if data.as_bytes().is_empty() {
             return;
         }
         self.state.push(data);

@@ -33,6 +33,8 @@ const POOL_BUF_MAX: usize = 256 * 1024;
 const POOL_BUF_MIN: usize = 1024;
 /// Buffers kept per thread.
 const POOL_LEN: usize = 16;
+/// An owned push at least this long is queued as it is, not copied.
+const MOVE_AT_LEAST: usize = 1024;
 /// Capacity of a freshly allocated buffer for pushed bytes.
 const FRESH_CAPACITY: usize = 4096;
 
@@ -124,6 +126,18 @@ impl Fifo {
         let mut buf = take_buffer(data.len());
         buf.extend_from_slice(data);
         self.items.push_back(Item::Data(buf));
+    }
+
+    /// Queues `data`: a copy of borrowed bytes (see `push_bytes`), owned ones of at
+    /// least `MOVE_AT_LEAST` bytes as they are.
+    pub(crate) fn push_output(&mut self, data: crate::chat::Output<'_>, coalesce: usize) {
+        match data {
+            crate::chat::Output::Owned(buf) if buf.len() >= MOVE_AT_LEAST => {
+                self.pending += buf.len();
+                self.items.push_back(Item::Data(buf));
+            }
+            other => self.push_bytes(other.as_bytes(), coalesce),
+        }
     }
 
     /// Queues a producer.

@@ -39,9 +39,11 @@
 
 mod async_chat;
 mod fifo;
+mod output;
 mod producer;
 mod terminator;
 
 pub use async_chat::*;
+pub use output::Output;
 pub use producer::*;
 pub use terminator::*;
