@@ -220,12 +220,15 @@ impl Channel {
                 self.connected = true;
                 self.addr = Some(peer);
             }
-            Err(_) => self.connected = false,
-        }
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        if sock.is_listener().unwrap_or(false) {
-            self.accepting = true;
-            self.addr = sock.local_addr().ok();
+            Err(_) => {
+                self.connected = false;
+                // A socket with a peer is no listener: ask only the others.
+                #[cfg(any(target_os = "linux", target_os = "android"))]
+                if sock.is_listener().unwrap_or(false) {
+                    self.accepting = true;
+                    self.addr = sock.local_addr().ok();
+                }
+            }
         }
         self.install(sock, stream);
         Ok(())
@@ -339,7 +342,8 @@ impl Channel {
 
     /// Accepts one connection: `Ok(None)` when none is waiting (would block) or the
     /// connection was aborted before it could be accepted, as in Python. The socket
-    /// returned is blocking as the OS made it; hand it to [`Channel::from_socket`].
+    /// returned is already non-blocking and close-on-exec (on Linux, Android and the
+    /// BSDs, in the same system call); hand it to [`Channel::from_socket`].
     ///
     /// Out of file descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM) is not an
     /// error either: the listener stays open, the failure is logged once per episode,
@@ -352,7 +356,27 @@ impl Channel {
     ///
     /// Any other failure.
     pub fn accept(&mut self) -> io::Result<Option<(Socket, SockAddr)>> {
-        match self.sock()?.accept() {
+        #[cfg(any(
+            target_os = "linux",
+            target_os = "android",
+            target_os = "freebsd",
+            target_os = "netbsd",
+            target_os = "openbsd",
+            target_os = "dragonfly"
+        ))]
+        let accepted = self
+            .sock()?
+            .accept4(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC);
+        #[cfg(not(any(
+            target_os = "linux",
+            target_os = "android",
+            target_os = "freebsd",
+            target_os = "netbsd",
+            target_os = "openbsd",
+            target_os = "dragonfly"
+        )))]
+        let accepted = self.sock()?.accept();
+        match accepted {
             Ok(pair) => {
                 if std::mem::take(&mut self.accept_failing) {
                     log::warn!("{self:?}: accepting connections again");
