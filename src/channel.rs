@@ -356,27 +356,7 @@ impl Channel {
     ///
     /// Any other failure.
     pub fn accept(&mut self) -> io::Result<Option<(Socket, SockAddr)>> {
-        #[cfg(any(
-            target_os = "linux",
-            target_os = "android",
-            target_os = "freebsd",
-            target_os = "netbsd",
-            target_os = "openbsd",
-            target_os = "dragonfly"
-        ))]
-        let accepted = self
-            .sock()?
-            .accept4(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC);
-        #[cfg(not(any(
-            target_os = "linux",
-            target_os = "android",
-            target_os = "freebsd",
-            target_os = "netbsd",
-            target_os = "openbsd",
-            target_os = "dragonfly"
-        )))]
-        let accepted = self.sock()?.accept();
-        match accepted {
+        match crate::sys::accept(self.sock()?) {
             Ok(pair) => {
                 if std::mem::take(&mut self.accept_failing) {
                     log::warn!("{self:?}: accepting connections again");

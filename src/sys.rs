@@ -17,6 +17,34 @@ pub(crate) const SEND_FLAGS: libc::c_int = libc::MSG_NOSIGNAL;
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 pub(crate) const SEND_FLAGS: libc::c_int = 0;
 
+/// Accepts a connection, non-blocking and close-on-exec from the start where the
+/// platform has `accept4` (one system call instead of three).
+#[cfg(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "dragonfly"
+))]
+pub(crate) fn accept(sock: &socket2::Socket) -> io::Result<(socket2::Socket, socket2::SockAddr)> {
+    sock.accept4(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
+}
+
+/// Accepts a connection (close-on-exec; `Channel::from_socket` makes it
+/// non-blocking).
+#[cfg(not(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "dragonfly"
+)))]
+pub(crate) fn accept(sock: &socket2::Socket) -> io::Result<(socket2::Socket, socket2::SockAddr)> {
+    sock.accept()
+}
+
 /// True for a connect that was started and goes on in the background.
 pub(crate) fn in_progress(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::WouldBlock
