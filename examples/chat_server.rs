@@ -265,11 +265,11 @@ struct Server {
 }
 
 impl Dispatcher for Server {
-    fn handle_accepted(&mut self, cx: &mut Cx<'_>, sock: Socket, _addr: SockAddr) -> Result<()> {
+    fn handle_accepted(&mut self, cx: &mut Cx<'_>, sock: Socket, addr: SockAddr) -> Result<()> {
         let id = self.next_id;
         self.next_id += 1;
         let client = Client::new(id, self.registry.clone())?;
-        let handle = cx.add(Channel::from_socket(sock)?, client)?;
+        let handle = cx.add(Channel::accepted(sock, addr)?, client)?;
         if let Some(timeout) = self.idle_timeout {
             // Weak: the task is not what keeps a client alive (`on_close` cancels it).
             let target = handle.downgrade();

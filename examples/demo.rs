@@ -87,7 +87,7 @@ impl Dispatcher for EchoServer {
             pending: Vec::new(),
             account: self.account.clone(),
         };
-        cx.add(Channel::from_socket(sock)?, handler)?;
+        cx.add(Channel::accepted(sock, addr)?, handler)?;
         Ok(())
     }
 }

@@ -370,7 +370,7 @@ struct PasvListener {
 }
 
 impl Dispatcher for PasvListener {
-    fn handle_accepted(&mut self, cx: &mut Cx<'_>, sock: Socket, _addr: SockAddr) -> Result<()> {
+    fn handle_accepted(&mut self, cx: &mut Cx<'_>, sock: Socket, addr: SockAddr) -> Result<()> {
         cx.close(); // one connection per PASV
         let Some(control) = self.control.upgrade() else {
             return Ok(()); // the session is gone; the socket closes here
@@ -381,7 +381,7 @@ impl Dispatcher for PasvListener {
             receiving: None,
         });
         data.set_terminator(Terminator::None)?;
-        let data = cx.add(Channel::from_socket(sock)?, data)?;
+        let data = cx.add(Channel::accepted(sock, addr)?, data)?;
         control.with(|c, ccx| {
             let (handler, mut chat) = c.chat(ccx);
             handler.data_connected(&mut chat, data);
@@ -408,11 +408,11 @@ struct Server {
 }
 
 impl Dispatcher for Server {
-    fn handle_accepted(&mut self, cx: &mut Cx<'_>, sock: Socket, _addr: SockAddr) -> Result<()> {
+    fn handle_accepted(&mut self, cx: &mut Cx<'_>, sock: Socket, addr: SockAddr) -> Result<()> {
         let mut chat = AsyncChat::new(Control::new(self.store.clone()));
         chat.set_terminator("\r\n")?;
         chat.push("220 asyncore FTP server ready\r\n");
-        cx.add(Channel::from_socket(sock)?, chat)?;
+        cx.add(Channel::accepted(sock, addr)?, chat)?;
         Ok(())
     }
 }

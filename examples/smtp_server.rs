@@ -398,8 +398,8 @@ impl ChatHandler for Session {
 struct Server;
 
 impl Dispatcher for Server {
-    fn handle_accepted(&mut self, cx: &mut Cx<'_>, sock: Socket, _addr: SockAddr) -> Result<()> {
-        cx.add(Channel::from_socket(sock)?, Session::new()?)?;
+    fn handle_accepted(&mut self, cx: &mut Cx<'_>, sock: Socket, addr: SockAddr) -> Result<()> {
+        cx.add(Channel::accepted(sock, addr)?, Session::new()?)?;
         Ok(())
     }
 

@@ -2,7 +2,7 @@
 //!
 //! Python's `asyncore.dispatcher` is one object that is both a socket wrapper and a
 //! set of event handlers. Here the two halves are split: a [`Channel`] owns the socket
-//! (or pipe) and the `connected` / `accepting` / `connecting` / `addr` state, and a
+//! (or pipe), the `connected` / `accepting` / `connecting` flags and the `addr`, and a
 //! [`Dispatcher`](crate::Dispatcher) supplies the handlers. [`Map::add`](crate::Map::add)
 //! takes one of each; inside a handler the [`Cx`](crate::Cx) dereferences to the
 //! channel, so `cx.send(..)`, `cx.recv(..)` and `cx.connected` read as Python's
@@ -22,6 +22,7 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use socket2::{Domain, SockAddr, Socket, Type};
 
+use crate::addr::StoredAddr;
 use crate::file::FileWrapper;
 use crate::ready::Ready;
 use crate::sys::{SEND_FLAGS, in_progress, is_disconnect, is_exhaustion};
@@ -91,15 +92,19 @@ pub struct Channel {
     pub accepting: bool,
     /// True between [`connect`](Channel::connect) and the connect event.
     pub connecting: bool,
-    /// The address given to `bind` or `connect`, or the peer of a wrapped socket.
-    pub addr: Option<SockAddr>,
+    /// See [`addr`](Channel::addr).
+    addr: StoredAddr,
     stream: bool,
     /// A regular file: always ready, as Python's `select` loop sees it, and never
     /// registered with the poller (epoll refuses regular files).
     always_ready: bool,
     /// Bumped whenever the channel gets a new OS object, so the loop knows to
     /// register it.
-    pub(crate) epoch: u32,
+    pub(crate) epoch: u16,
+    /// The `epoch` whose OS object is registered with the poller. The two are
+    /// compared after each handler call, and no handler replaces a socket 65,536
+    /// times in one call, so 16 bits cannot alias.
+    pub(crate) registered: u16,
     /// Readiness reported by the poller and not yet consumed.
     pub(crate) ready: Ready,
     /// The loop calls `handle_close` once the current handler returns: a socket call
@@ -126,10 +131,11 @@ impl Channel {
             connected: false,
             accepting: false,
             connecting: false,
-            addr: None,
+            addr: StoredAddr::None,
             stream: false,
             always_ready: false,
             epoch: 0,
+            registered: 0,
             ready: Ready::EMPTY,
             close_due: false,
             disconnect: None,
@@ -140,7 +146,9 @@ impl Channel {
 
     /// Wraps a socket you already have, such as one from [`accept`](Channel::accept):
     /// Python's `dispatcher(sock)`. The socket is made non-blocking; if it has a peer,
-    /// the channel starts out `connected` with `addr` set to the peer's address.
+    /// the channel starts out `connected` with [`addr`](Channel::addr) the peer's address.
+    /// For a socket [`accept`](Channel::accept) returned, [`Channel::accepted`] is
+    /// the same without the system calls.
     ///
     /// Accepts anything convertible to a [`Socket`]: `std::net::TcpStream`,
     /// `TcpListener`, `UdpSocket`, `std::os::unix::net::UnixStream`, ...
@@ -151,6 +159,54 @@ impl Channel {
     pub fn from_socket(sock: impl Into<Socket>) -> io::Result<Channel> {
         let mut c = Channel::new();
         c.set_socket(sock)?;
+        Ok(c)
+    }
+
+    /// Wraps a connection that [`accept`](Channel::accept) returned, with the peer
+    /// address that came with it: what a
+    /// [`handle_accepted`](crate::Dispatcher::handle_accepted) does with its
+    /// arguments. The same channel as [`from_socket`](Channel::from_socket) gives
+    /// (`connected`, [`addr`](Channel::addr) the peer's), without its three system
+    /// calls: the socket is known to be a connected stream, and `accept` made it
+    /// non-blocking already.
+    ///
+    /// The socket must be non-blocking (as `accept`'s are): a debug build checks, and
+    /// panics otherwise. Where `accept` cannot make it non-blocking in the same
+    /// system call (macOS, iOS), this does, as `from_socket` would.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use asyncore::{Channel, Cx, Dispatcher, Result, SockAddr, Socket};
+    ///
+    /// struct Echo;
+    /// impl Dispatcher for Echo {}
+    ///
+    /// struct Server;
+    /// impl Dispatcher for Server {
+    ///     fn handle_accepted(&mut self, cx: &mut Cx<'_>, sock: Socket, addr: SockAddr) -> Result<()> {
+    ///         cx.add(Channel::accepted(sock, addr)?, Echo)?;
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// Setting the socket non-blocking failed (only where `accept` does not).
+    pub fn accepted(sock: Socket, addr: SockAddr) -> io::Result<Channel> {
+        if crate::sys::ACCEPT_SETS_NONBLOCKING {
+            debug_assert!(
+                sock.nonblocking().unwrap_or(true),
+                "Channel::accepted: the socket is blocking (use Channel::from_socket)"
+            );
+        } else {
+            sock.set_nonblocking(true)?;
+        }
+        let mut c = Channel::new();
+        c.connected = true;
+        c.addr = StoredAddr::new(addr);
+        c.install(sock, true);
         Ok(c)
     }
 
@@ -218,7 +274,7 @@ impl Channel {
         match sock.peer_addr() {
             Ok(peer) => {
                 self.connected = true;
-                self.addr = Some(peer);
+                self.addr = StoredAddr::new(peer);
             }
             Err(_) => {
                 self.connected = false;
@@ -226,7 +282,7 @@ impl Channel {
                 #[cfg(any(target_os = "linux", target_os = "android"))]
                 if sock.is_listener().unwrap_or(false) {
                     self.accepting = true;
-                    self.addr = sock.local_addr().ok();
+                    self.addr = sock.local_addr().map_or(StoredAddr::None, StoredAddr::new);
                 }
             }
         }
@@ -298,7 +354,7 @@ impl Channel {
     pub fn bind(&mut self, addr: impl Into<SockAddr>) -> io::Result<()> {
         let addr = addr.into();
         self.sock()?.bind(&addr)?;
-        self.addr = Some(addr);
+        self.addr = StoredAddr::new(addr);
         Ok(())
     }
 
@@ -336,7 +392,7 @@ impl Channel {
                 return Err(e);
             }
         }
-        self.addr = Some(addr);
+        self.addr = StoredAddr::new(addr);
         Ok(())
     }
 
@@ -622,6 +678,30 @@ impl Channel {
         self.sock()?.shutdown(how)
     }
 
+    /// The address given to [`bind`](Channel::bind) or [`connect`](Channel::connect),
+    /// or the peer of a wrapped or accepted socket: Python's `dispatcher.addr`.
+    /// `None` before any of these.
+    ///
+    /// ```
+    /// use asyncore::Channel;
+    /// use std::net::SocketAddr;
+    ///
+    /// let mut chan = Channel::new();
+    /// assert!(chan.addr().is_none());
+    /// chan.create_socket(asyncore::Domain::IPV4, asyncore::Type::STREAM)?;
+    /// let here: SocketAddr = "127.0.0.1:0".parse()?;
+    /// chan.bind(here)?;
+    /// assert_eq!(chan.addr().and_then(|a| a.as_socket()), Some(here));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn addr(&self) -> Option<SockAddr> {
+        self.addr.get()
+    }
+
+    pub(crate) fn set_addr(&mut self, addr: SockAddr) {
+        self.addr = StoredAddr::new(addr);
+    }
+
     /// The socket's own address (the port the OS picked after binding port 0).
     ///
     /// # Errors
@@ -671,8 +751,8 @@ impl fmt::Debug for Channel {
             Some(Io::Socket(s)) if self.accepting => s.local_addr().ok(),
             _ => None,
         };
-        if let Some(a) = shown.as_ref().or(self.addr.as_ref()) {
-            write!(f, " {}", DisplayAddr(a))?;
+        if let Some(a) = shown.or_else(|| self.addr()) {
+            write!(f, " {}", DisplayAddr(&a))?;
         }
         if let Some(fd) = self.fileno() {
             write!(f, ", fd {fd}")?;

@@ -166,12 +166,12 @@ impl Core {
             chan.ready = Ready::EMPTY;
         }
         let meta = &node.node().meta;
-        meta.key.set(Some(key));
-        meta.registered.set(chan.epoch);
+        meta.set_key(Some(key));
+        chan.registered = chan.epoch;
         meta.close_requested.set(false);
         meta.finished.set(false);
         // Queued under its new key even if its old key was queued for the next pass.
-        meta.queued_for.set(0);
+        meta.queued.set(false);
         self.enqueue(meta);
         Ok(key)
     }
@@ -182,23 +182,21 @@ impl Core {
         let node = self.nodes.borrow_mut().remove(key)?;
         self.freed.set(true);
         let meta = &node.node().meta;
-        if meta.key.get() == Some(key) {
-            meta.key.set(None);
+        if meta.key() == Some(key) {
+            meta.set_key(None);
         }
         Some(node)
     }
 
-    /// Queues a channel for the next pass unless it is queued for it already.
-    /// `queued_for` is the channel's note of the pass it was last queued for: a pass
-    /// takes the whole queue at its start, so no flag ever needs clearing.
+    /// Queues a channel for the next pass unless it is queued already. A pass takes
+    /// the whole queue at its start and clears the `queued` notes of what it took
+    /// before it runs any handler (`Core::run_pass`).
     #[inline]
     pub(crate) fn enqueue(&self, meta: &Meta) {
-        let Some(key) = meta.key.get() else {
+        let Some(key) = meta.key() else {
             return;
         };
-        let next = self.pass.get() + 1;
-        if meta.queued_for.get() != next {
-            meta.queued_for.set(next);
+        if !meta.queued.replace(true) {
             self.queue.borrow_mut().push(key);
         }
     }
@@ -233,7 +231,7 @@ impl Core {
     /// last reference.
     pub(crate) fn close_node(&self, map: &Map, node: &NodeRef) -> Result<(), Error> {
         let n = node.node();
-        let removed = n.meta.key.get().and_then(|key| self.remove(key));
+        let removed = n.meta.key().and_then(|key| self.remove(key));
         let r = if n.meta.running.get() {
             // One of its methods is running: `after_run` finishes the close when it
             // returns.
@@ -321,7 +319,7 @@ impl Core {
                     if n.meta.close_requested.take() {
                         chan.close();
                     }
-                    if n.meta.key.get().is_none() && !n.meta.detached.get() {
+                    if n.meta.key().is_none() && !n.meta.detached.get() {
                         self.finish_logged(map, &node, &mut chan, &mut *d);
                     }
                 }
@@ -380,11 +378,11 @@ impl Core {
         }
         // A close requested from elsewhere applies to the socket it was meant for,
         // not to one the handler gave the channel afterwards (a reconnect).
-        if meta.close_requested.take() && chan.epoch == meta.registered.get() {
+        if meta.close_requested.take() && chan.epoch == chan.registered {
             chan.close();
         }
         if std::mem::take(&mut chan.accept_paused) {
-            if let Some(key) = meta.key.get() {
+            if let Some(key) = meta.key() {
                 let mut paused = self.paused.borrow_mut();
                 if !paused.iter().any(|&(k, _)| k == key) {
                     paused.push((key, Instant::now() + ACCEPT_BACKOFF));
@@ -392,8 +390,8 @@ impl Core {
             }
         }
         let mut removed = None;
-        match meta.key.get() {
-            Some(key) if !chan.is_open() || chan.epoch != meta.registered.get() => {
+        match meta.key() {
+            Some(key) if !chan.is_open() || chan.epoch != chan.registered => {
                 removed = self.remove(key);
             }
             Some(_) => return,

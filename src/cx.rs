@@ -20,12 +20,12 @@ use crate::tasks::{TaskHandle, Tasks};
 ///
 /// Every [`Dispatcher`] method receives one. It dereferences to the running
 /// [`Channel`], so Python's `self.send(data)`, `self.recv(n)`, `self.connected` and
-/// `self.addr` are `cx.send(data)`, `cx.recv(n)`, `cx.connected` and `cx.addr`; and
+/// `self.addr` are `cx.send(data)`, `cx.recv(n)`, `cx.connected` and `cx.addr()`; and
 /// it reaches the loop:
 ///
 /// | Python | here |
 /// |---|---|
-/// | `Handler(sock, map=self._map)` in `handle_accepted` | [`cx.add(Channel::from_socket(sock)?, Handler::new())?`](Cx::add) |
+/// | `Handler(sock, map=self._map)` in `handle_accepted` | [`cx.add(Channel::accepted(sock, addr)?, Handler::new())?`](Cx::add) |
 /// | `self.close()` | [`cx.close()`](Cx::close) |
 /// | `self` kept elsewhere | [`cx.handle::<Self>()`](Cx::handle) |
 /// | `self._map` | [`cx.map()`](Cx::map) |
@@ -54,8 +54,8 @@ use crate::tasks::{TaskHandle, Tasks};
 ///
 /// struct Server;
 /// impl Dispatcher for Server {
-///     fn handle_accepted(&mut self, cx: &mut Cx<'_>, sock: Socket, _: SockAddr) -> Result<()> {
-///         cx.add(Channel::from_socket(sock)?, Echo)?;
+///     fn handle_accepted(&mut self, cx: &mut Cx<'_>, sock: Socket, addr: SockAddr) -> Result<()> {
+///         cx.add(Channel::accepted(sock, addr)?, Echo)?;
 ///         Ok(())
 ///     }
 /// }
@@ -142,7 +142,7 @@ impl<'a> Cx<'a> {
     /// The running channel's id (see [`Map::get`]). Once the channel has closed, the
     /// id names nothing.
     pub fn id(&self) -> ChannelId {
-        ChannelId(self.node.node().meta.key.get().unwrap_or(Key(usize::MAX)))
+        ChannelId(self.node.node().meta.key().unwrap_or(Key::NONE))
     }
 
     /// Closes the channel: Python's `close()`. The socket is closed at once and the
@@ -158,7 +158,7 @@ impl<'a> Cx<'a> {
     pub fn close(&mut self) {
         self.chan.close();
         let meta = &self.node.node().meta;
-        if let Some(key) = meta.key.take() {
+        if let Some(key) = meta.take_key() {
             let removed = self.map.core.remove(key);
             drop(removed); // the loop still holds the node: nothing is freed here
         }
@@ -169,7 +169,7 @@ impl<'a> Cx<'a> {
     /// dispatcher is dropped (once no [`Handle`] keeps it).
     pub fn del_channel(&mut self) {
         let meta = &self.node.node().meta;
-        if let Some(key) = meta.key.take() {
+        if let Some(key) = meta.take_key() {
             if let Some(io) = self.chan.io() {
                 let _ = self.map.core.registry().deregister(&mut SourceFd(&io.fd()));
             }

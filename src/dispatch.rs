@@ -51,9 +51,9 @@ fn predicates(d: &mut dyn Dispatcher, cx: &mut Cx<'_>) -> Ready {
 #[inline]
 fn gone(cx: &Cx<'_>, key: Key) -> bool {
     let meta = cx.meta();
-    meta.key.get() != Some(key)
+    meta.key() != Some(key)
         || !cx.is_open()
-        || cx.epoch != meta.registered.get()
+        || cx.epoch != cx.registered
         || meta.close_requested.get()
 }
 
@@ -73,12 +73,10 @@ pub(crate) fn serve(
     (pass, budget): (u64, u32),
 ) -> Result<()> {
     let meta = cx.meta();
-    if meta.scheduled_pass.get() == pass {
+    if meta.served_in(pass) {
         return Ok(()); // served already (and consulted before that)
     }
-    meta.scheduled_pass.set(pass);
-    if meta.consulted_pass.get() != pass {
-        meta.consulted_pass.set(pass);
+    if !meta.serve_in(pass) {
         let wants = consult(d, cx);
         if gone(cx, key) {
             return Ok(());

@@ -39,8 +39,9 @@
 //! 4. **Handlers return [`Result`](crate::Result)**: `?` passes failures to
 //!    `handle_error`, as an exception would.
 //! 5. **`handle_accepted(sock, addr)`** wraps the socket with
-//!    [`Channel::from_socket`] (Python's `dispatcher(sock)`) and adds it with its
-//!    handler: [`cx.add(channel, handler)?`](Cx::add).
+//!    [`Channel::accepted`]`(sock, addr)` (Python's `dispatcher(sock)`; for any other
+//!    socket [`Channel::from_socket`]) and adds it with its handler:
+//!    [`cx.add(channel, handler)?`](Cx::add).
 //! 6. **`asyncore.loop()`** is [`loop_`](crate::loop_)`(timeout, use_poll, map, count)`.
 //!
 //! ```
@@ -73,8 +74,8 @@
 //! }
 //!
 //! impl Dispatcher for EchoServer {
-//!     fn handle_accepted(&mut self, cx: &mut Cx<'_>, sock: Socket, _addr: SockAddr) -> Result<()> {
-//!         cx.add(Channel::from_socket(sock)?, DispatcherWithSend::new(EchoHandler))?;
+//!     fn handle_accepted(&mut self, cx: &mut Cx<'_>, sock: Socket, addr: SockAddr) -> Result<()> {
+//!         cx.add(Channel::accepted(sock, addr)?, DispatcherWithSend::new(EchoHandler))?;
 //!         Ok(())
 //!     }
 //! }
@@ -127,11 +128,11 @@
 //! greeting and adds it:
 //!
 //! ```rust,ignore
-//! fn handle_accepted(&mut self, cx: &mut Cx<'_>, sock: Socket, _addr: SockAddr) -> Result<()> {
+//! fn handle_accepted(&mut self, cx: &mut Cx<'_>, sock: Socket, addr: SockAddr) -> Result<()> {
 //!     let mut chat = AsyncChat::new(Control::new(self.store.clone()));
 //!     chat.set_terminator("\r\n")?;
 //!     chat.push("220 asyncore FTP server ready\r\n"); // sent once the channel is added
-//!     cx.add(Channel::from_socket(sock)?, chat)?;
+//!     cx.add(Channel::accepted(sock, addr)?, chat)?;
 //!     Ok(())
 //! }
 //! ```
@@ -167,10 +168,10 @@
 //! with its own context (so what it pushes is sent at once):
 //!
 //! ```rust,ignore
-//! fn handle_accepted(&mut self, cx: &mut Cx<'_>, sock: Socket, _: SockAddr) -> Result<()> {
+//! fn handle_accepted(&mut self, cx: &mut Cx<'_>, sock: Socket, addr: SockAddr) -> Result<()> {
 //!     cx.close(); // one connection per PASV
 //!     let Some(control) = self.control.upgrade() else { return Ok(()) };
-//!     let data = cx.add(Channel::from_socket(sock)?, AsyncChat::new(Data { .. }))?;
+//!     let data = cx.add(Channel::accepted(sock, addr)?, AsyncChat::new(Data { .. }))?;
 //!     control.with(|c, ccx| {
 //!         let (handler, mut chat) = c.chat(ccx);
 //!         handler.data_connected(&mut chat, data);
@@ -223,7 +224,8 @@
 //! | `recv(n)` | [`Channel::recv`] (allocates), [`Channel::recv_into`] (your buffer); empty / 0: closed |
 //! | `close()` | [`Cx::close`] in a handler, [`Handle::close`](crate::Handle::close) elsewhere |
 //! | overriding `close()` for cleanup | [`Dispatcher::on_close`] |
-//! | `connected`, `accepting`, `connecting`, `addr` | the same fields of [`Channel`] (`cx.connected`) |
+//! | `connected`, `accepting`, `connecting` | the same fields of [`Channel`] (`cx.connected`) |
+//! | `addr` | [`Channel::addr`] (`cx.addr()`) |
 //! | `readable()`, `writable()` | [`Dispatcher::readable`], [`Dispatcher::writable`] |
 //! | `handle_read/write/expt/connect/close/accept` | the same methods of [`Dispatcher`] |
 //! | `handle_accepted(sock, addr)` | [`Dispatcher::handle_accepted`]`(cx, Socket, SockAddr)` |

@@ -73,7 +73,7 @@ impl<T: Dispatcher> Handle<T> {
     /// The channel's id in its map, for [`Map::get`]; it names nothing once the
     /// channel has closed.
     pub fn id(&self) -> ChannelId {
-        ChannelId(self.node.meta.key.get().unwrap_or(Key(usize::MAX)))
+        ChannelId(self.node.meta.key().unwrap_or(Key::NONE))
     }
 
     /// Borrows the dispatcher.
@@ -157,7 +157,7 @@ impl<T: Dispatcher> Handle<T> {
 
     /// True while the channel is in a map.
     pub fn is_open(&self) -> bool {
-        self.node.meta.key.get().is_some() && self.map.strong_count() > 0
+        self.node.meta.key().is_some() && self.map.strong_count() > 0
     }
 
     /// A weak handle: it does not keep the dispatcher alive.

@@ -40,8 +40,8 @@
 //! struct Server;
 //!
 //! impl Dispatcher for Server {
-//!     fn handle_accepted(&mut self, cx: &mut Cx<'_>, sock: Socket, _: SockAddr) -> Result<()> {
-//!         cx.add(Channel::from_socket(sock)?, Echo { pending: Vec::new() })?;
+//!     fn handle_accepted(&mut self, cx: &mut Cx<'_>, sock: Socket, addr: SockAddr) -> Result<()> {
+//!         cx.add(Channel::accepted(sock, addr)?, Echo { pending: Vec::new() })?;
 //!         Ok(())
 //!     }
 //! }
@@ -99,7 +99,7 @@
 //! # How the pieces fit
 //!
 //! - [`Channel`] (`channel.rs`): the non-blocking socket or pipe and asyncore's state
-//!   flags (`connected`, `accepting`, `connecting`, `addr`).
+//!   flags (`connected`, `accepting`, `connecting`) and its `addr()`.
 //! - [`Dispatcher`] (`dispatcher.rs`): the handlers, each with Python's default.
 //! - [`Cx`] (`cx.rs`): what a handler is given, its channel and the loop.
 //! - [`Map`] (`map.rs`), [`Handle`] and [`WeakHandle`] (`handle.rs`): the channel
@@ -128,6 +128,7 @@
 #![deny(missing_docs, missing_debug_implementations)]
 #![doc(test(attr(deny(warnings), allow(dead_code))))]
 
+mod addr;
 mod channel;
 pub mod chat;
 mod core;

@@ -77,6 +77,8 @@ impl Core {
         let mut busy = !scratch.ready.is_empty();
         for &key in &scratch.queue {
             if let Some(node) = self.get(key) {
+                // Taken from the queue: a handler may queue it again from now on.
+                node.node().meta.queued.set(false);
                 busy |= self.has_work(map, key, &node, pass);
                 release(node);
             }
@@ -155,7 +157,7 @@ impl Core {
     /// readiness it wants, so the poll must not wait.
     fn has_work(&self, map: &Map, key: Key, node: &NodeRef, pass: u64) -> bool {
         let n = node.node();
-        if n.meta.key.get() != Some(key) {
+        if n.meta.key() != Some(key) {
             return false;
         }
         let (Ok(mut chan), Ok(mut d)) = (n.chan.try_borrow_mut(), n.handler.try_borrow_mut())
@@ -164,14 +166,14 @@ impl Core {
             // outer loop, and does not keep this pass from sleeping.
             return false;
         };
-        if n.meta.consulted_pass.get() != pass {
-            n.meta.consulted_pass.set(pass);
+        if !n.meta.consulted_in(pass) {
+            n.meta.consult_in(pass);
             let _running = n.meta.enter();
             let wants = {
                 let mut cx = Cx::new(&mut chan, map, node);
                 dispatch::consult(&mut *d, &mut cx)
             };
-            if n.meta.key.get() != Some(key) || !chan.is_open() {
+            if n.meta.key() != Some(key) || !chan.is_open() {
                 self.after_run(map, node, &mut chan, &mut *d);
                 return false;
             }
@@ -193,13 +195,13 @@ impl Core {
         outcome: &mut Result<()>,
     ) {
         let n = node.node();
-        if n.meta.key.get() != Some(key) {
+        if n.meta.key() != Some(key) {
             return;
         }
         let (Ok(mut chan), Ok(mut d)) = (n.chan.try_borrow_mut(), n.handler.try_borrow_mut())
         else {
             if bits.is_empty() {
-                self.queue.borrow_mut().push(key);
+                self.enqueue(&n.meta);
             } else {
                 self.deferred.borrow_mut().push((key, bits));
             }
@@ -211,7 +213,7 @@ impl Core {
             bits.remove(Ready::READ);
         }
         chan.ready |= bits;
-        if outcome.is_err() || (!bits.is_empty() && n.meta.scheduled_pass.get() == at.0) {
+        if outcome.is_err() || (!bits.is_empty() && n.meta.served_in(at.0)) {
             // ExitNow: what was not served is served by the next pass. Or readiness
             // for a channel served already in this pass (a second entry for it, from
             // nested passes): the next pass serves it.

@@ -25,6 +25,9 @@ const MAX_INDEX: usize = INDEX_MASK - 1;
 pub(crate) struct Key(pub(crate) usize);
 
 impl Key {
+    /// Names no slot: the all-ones index is never handed out.
+    pub(crate) const NONE: Key = Key(usize::MAX);
+
     fn new(index: usize, generation: u32) -> Key {
         Key(((generation as usize) << INDEX_BITS) | index)
     }
@@ -35,6 +38,14 @@ impl Key {
 
     fn generation(self) -> u32 {
         (self.0 >> INDEX_BITS) as u32
+    }
+}
+
+/// No slot ([`Key::NONE`]): where the loop notes a channel's key, the note of one
+/// not in a map.
+impl Default for Key {
+    fn default() -> Key {
+        Key::NONE
     }
 }
 

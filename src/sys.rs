@@ -17,6 +17,16 @@ pub(crate) const SEND_FLAGS: libc::c_int = libc::MSG_NOSIGNAL;
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 pub(crate) const SEND_FLAGS: libc::c_int = 0;
 
+/// True where [`accept`] makes the socket non-blocking itself.
+pub(crate) const ACCEPT_SETS_NONBLOCKING: bool = cfg!(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "dragonfly"
+));
+
 /// Accepts a connection, non-blocking and close-on-exec from the start where the
 /// platform has `accept4` (one system call instead of three).
 #[cfg(any(

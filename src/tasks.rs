@@ -101,8 +101,8 @@
 //! }
 //!
 //! impl Dispatcher for Server {
-//!     fn handle_accepted(&mut self, cx: &mut Cx<'_>, sock: Socket, _: SockAddr) -> Result<()> {
-//!         let client = cx.add(Channel::from_socket(sock)?, Client { idle: None })?;
+//!     fn handle_accepted(&mut self, cx: &mut Cx<'_>, sock: Socket, addr: SockAddr) -> Result<()> {
+//!         let client = cx.add(Channel::accepted(sock, addr)?, Client { idle: None })?;
 //!         let target = client.downgrade();
 //!         let idle = cx.call_later(self.timeout, move || {
 //!             // A task runs between handlers: the channel is free to use.

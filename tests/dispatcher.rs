@@ -37,7 +37,7 @@ fn handle_connect_is_called_once_and_then_connected() {
     let c = h.channel();
     assert!(c.connected);
     assert!(!c.connecting);
-    assert_eq!(c.addr.as_ref().unwrap().as_socket(), Some(addr));
+    assert_eq!(c.addr().unwrap().as_socket(), Some(addr));
     drop(listener);
 }
 
@@ -995,7 +995,7 @@ fn reconnect_inside_a_handler_keeps_the_dispatcher_in_the_map() {
     {
         let c = h.channel();
         assert!(c.connected && !c.connecting);
-        assert_eq!(c.addr.as_ref().unwrap().as_socket(), Some(good));
+        assert_eq!(c.addr().unwrap().as_socket(), Some(good));
     }
     // The new connection works: the listener's end closing reaches handle_close.
     accepted.write_all(b"hi").unwrap();

@@ -91,6 +91,6 @@ pub fn connect_tcp(chan: &mut Channel, address: impl Into<SockAddr>) -> io::Resu
             return Err(e);
         }
     };
-    chan.addr = Some(address);
+    chan.set_addr(address);
     Ok(how)
 }

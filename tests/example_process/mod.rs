@@ -166,6 +166,8 @@ pub fn read_line(s: &mut TcpStream) -> String {
     while line.last() != Some(&b'\n') {
         match s.read(&mut byte) {
             Ok(1) => line.push(byte[0]),
+            // A read with a timeout returns EINTR on any signal, SA_RESTART or not.
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Ok(_) => panic!(
                 "connection closed after {:?}",
                 String::from_utf8_lossy(&line)
