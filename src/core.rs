@@ -196,6 +196,9 @@ impl Core {
         let Some(key) = meta.key() else {
             return;
         };
+        // Whatever queues a channel (a touch, code given its dispatcher, a new
+        // socket) may change what its predicates say: they are asked again.
+        meta.stale();
         if !meta.queued.replace(true) {
             self.queue.borrow_mut().push(key);
         }
@@ -274,11 +277,17 @@ impl Core {
 
     /// Offers accept events again to the paused listeners whose pause is over, or to
     /// all of them once a channel of the map has closed (a descriptor is free).
+    #[inline]
     pub(crate) fn resume_accepts(&self) {
         let freed = self.freed.replace(false);
         if self.paused.borrow().is_empty() {
             return;
         }
+        self.resume_accepts_now(freed);
+    }
+
+    #[inline(never)]
+    fn resume_accepts_now(&self, freed: bool) {
         let now = Instant::now();
         let due: Vec<Key> = {
             let mut paused = self.paused.borrow_mut();
@@ -306,10 +315,16 @@ impl Core {
     }
 
     /// Finishes the closes that had to wait for a borrow to end (see `close_node`).
+    #[inline]
     pub(crate) fn finish_closing(&self, map: &Map) {
         if self.closing.borrow().is_empty() {
             return;
         }
+        self.finish_closing_now(map);
+    }
+
+    #[inline(never)]
+    fn finish_closing_now(&self, map: &Map) {
         let waiting = std::mem::take(&mut *self.closing.borrow_mut());
         for node in waiting {
             let n = node.node();
@@ -365,7 +380,30 @@ impl Core {
     /// closed leaves the map (and `on_close` runs); one closed and given a new socket
     /// (or given a new socket in place of its old one) comes back under a new key;
     /// one that someone else closed meanwhile is closed now.
+    #[inline]
     pub(crate) fn after_run(
+        &self,
+        map: &Map,
+        node: &NodeRef,
+        chan: &mut Channel,
+        d: &mut dyn Dispatcher,
+    ) {
+        // The common case, inline: nothing was asked for.
+        let meta = &node.node().meta;
+        if !meta.close_requested.get()
+            && !meta.detached.get()
+            && !chan.accept_paused
+            && chan.epoch == chan.registered
+            && chan.is_open()
+            && meta.key().is_some()
+        {
+            return;
+        }
+        self.apply_after_run(map, node, chan, d);
+    }
+
+    #[inline(never)]
+    fn apply_after_run(
         &self,
         map: &Map,
         node: &NodeRef,

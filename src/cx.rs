@@ -65,6 +65,9 @@ pub struct Cx<'a> {
     chan: &'a mut Channel,
     map: &'a Map,
     node: &'a NodeRef,
+    /// The node's notes, looked up once (reaching them through `node` is a virtual
+    /// call).
+    meta: &'a crate::node::Meta,
     /// `dispatcher_with_send`'s output buffer, when the running dispatcher has one:
     /// [`send`](Cx::send) then queues.
     out: Option<&'a mut Vec<u8>>,
@@ -75,6 +78,7 @@ impl<'a> Cx<'a> {
         Cx {
             chan,
             map,
+            meta: &node.node().meta,
             node,
             out: None,
         }
@@ -86,12 +90,14 @@ impl<'a> Cx<'a> {
             chan: &mut *self.chan,
             map: self.map,
             node: self.node,
+            meta: self.meta,
             out: Some(out),
         }
     }
 
+    #[inline]
     pub(crate) fn meta(&self) -> &'a crate::node::Meta {
-        &self.node.node().meta
+        self.meta
     }
 
     /// The running channel.
@@ -142,7 +148,7 @@ impl<'a> Cx<'a> {
     /// The running channel's id (see [`Map::get`]). Once the channel has closed, the
     /// id names nothing.
     pub fn id(&self) -> ChannelId {
-        ChannelId(self.node.node().meta.key().unwrap_or(Key::NONE))
+        ChannelId(self.meta.key().unwrap_or(Key::NONE))
     }
 
     /// Closes the channel: Python's `close()`. The socket is closed at once and the
@@ -157,7 +163,7 @@ impl<'a> Cx<'a> {
     /// [`connect`](Channel::connect)) in the same handler, and it stays in the map.
     pub fn close(&mut self) {
         self.chan.close();
-        let meta = &self.node.node().meta;
+        let meta = self.meta;
         if let Some(key) = meta.take_key() {
             let removed = self.map.core.remove(key);
             drop(removed); // the loop still holds the node: nothing is freed here
@@ -168,7 +174,7 @@ impl<'a> Cx<'a> {
     /// `del_channel()`. The loop stops serving it; the socket closes when the
     /// dispatcher is dropped (once no [`Handle`] keeps it).
     pub fn del_channel(&mut self) {
-        let meta = &self.node.node().meta;
+        let meta = self.meta;
         if let Some(key) = meta.take_key() {
             if let Some(io) = self.chan.io() {
                 let _ = self.map.core.registry().deregister(&mut SourceFd(&io.fd()));

@@ -76,19 +76,29 @@ pub(crate) fn serve(
     if meta.served_in(pass) {
         return Ok(()); // served already (and consulted before that)
     }
-    if !meta.serve_in(pass) {
+    // The answer the predicates gave after the channel's handlers last ran, in the
+    // previous pass, stands if it wants the readiness that came: it is one poll
+    // old, as the answers are in Python's loop (asked before `select`). An answer
+    // that wants none of it is asked again.
+    let standing = meta.fresh_in(pass - 1) && cx.ready.intersects(mask(meta.wants.get()));
+    if !meta.serve_in(pass) && !standing {
         let wants = consult(d, cx);
         if gone(cx, key) {
             return Ok(());
         }
-        cx.meta().wants.set(wants);
+        let meta = cx.meta();
+        meta.wants.set(wants);
+        meta.consult_in(pass);
     }
-    for round in 1..=budget {
-        let wants = cx.meta().wants.get();
-        let fire = cx.ready & mask(wants);
+    let mut round = 0;
+    while round < budget {
+        round += 1;
+        let meta = cx.meta();
+        let fire = cx.ready & mask(meta.wants.get());
         if fire.is_empty() && !cx.close_due {
             return Ok(()); // nothing it wants
         }
+        meta.stale();
         if fire.intersects(Ready::READ | Ready::WRITE | Ready::PRIORITY) {
             let r = crate::panic::catch_phased(|phase| dispatch(d, cx, fire, phase));
             settle(d, cx, r.and_then(|r| r))?;
@@ -106,10 +116,15 @@ pub(crate) fn serve(
             return Ok(()); // nothing left to dispatch: wait for an event
         }
         let wants = consult(d, cx);
-        if gone(cx, key) || (!cx.ready.intersects(mask(wants)) && !cx.close_due) {
+        if gone(cx, key) {
             return Ok(());
         }
-        cx.meta().wants.set(wants);
+        let meta = cx.meta();
+        meta.wants.set(wants);
+        meta.consult_in(pass);
+        if !cx.ready.intersects(mask(wants)) && !cx.close_due {
+            return Ok(());
+        }
         if round == budget {
             core.enqueue(cx.meta());
         }

@@ -46,7 +46,11 @@
 //!
 //! A pass consults [`readable`](crate::Dispatcher::readable) and
 //! [`writable`](crate::Dispatcher::writable) of a channel before dispatching anything
-//! to it, once per pass. It consults the channels whose answers can matter: those with
+//! to it, once per pass, and again right after its handlers ran, to know whether it
+//! wants more. That last answer stands for the next pass if the readiness that comes
+//! is what it wanted: it is one poll old, as the answers of Python's loop are (asked
+//! before `select`), and a busy connection is consulted once per event, not twice.
+//! The loop consults the channels whose answers can matter: those with
 //! new events, those served in the previous pass that still have readiness, those just
 //! added, and those *touched* — borrowed through
 //! [`Handle::borrow_mut`](crate::Handle::borrow_mut) or reached with

@@ -14,6 +14,11 @@ use crate::dispatcher::Dispatcher;
 use crate::ready::Ready;
 use crate::slab::Key;
 
+/// `Meta::pass_note`: the pass that consulted the channel served it too.
+const SERVED: u64 = 1;
+/// `Meta::pass_note`: nothing has run on the channel since it was consulted.
+const FRESH: u64 = 2;
+
 /// The loop's notes on one channel.
 #[derive(Default)]
 pub(crate) struct Meta {
@@ -23,9 +28,10 @@ pub(crate) struct Meta {
     key: Cell<Key>,
     /// The readiness its predicates wanted when last consulted.
     pub(crate) wants: Cell<Ready>,
-    /// The last pass that consulted its predicates, shifted left by one, with the
-    /// low bit set once that pass has served it too (see [`Meta::serve_in`]). One
-    /// word for two notes: a channel is consulted at least as late as it is served.
+    /// The last pass that consulted its predicates, shifted left by two, with bit 0
+    /// set once that pass has served it too and bit 1 while `wants` is the answer of
+    /// the last thing run on the channel (see [`Meta::fresh_in`]). One word for
+    /// three notes: a channel is consulted at least as late as it is served.
     pass_note: Cell<u64>,
     /// In the loop's queue for the next pass (see `Core::enqueue`); the pass clears
     /// it as it takes the queue.
@@ -65,29 +71,46 @@ impl Meta {
     /// True if pass `pass` has consulted the channel's predicates.
     #[inline]
     pub(crate) fn consulted_in(&self, pass: u64) -> bool {
-        self.pass_note.get() >> 1 == pass
+        self.pass_note.get() >> 2 == pass
     }
 
-    /// Notes that pass `pass` consults the channel's predicates.
+    /// Notes that pass `pass` consulted the channel's predicates, nothing having
+    /// run on it since.
     #[inline]
     pub(crate) fn consult_in(&self, pass: u64) {
-        if !self.consulted_in(pass) {
-            self.pass_note.set(pass << 1);
-        }
+        let note = self.pass_note.get();
+        let kept = if note >> 2 == pass { note & SERVED } else { 0 };
+        self.pass_note.set(pass << 2 | kept | FRESH);
     }
 
     /// True if pass `pass` has served the channel.
     #[inline]
     pub(crate) fn served_in(&self, pass: u64) -> bool {
-        self.pass_note.get() == (pass << 1 | 1)
+        self.pass_note.get() & !FRESH == (pass << 2 | SERVED)
     }
 
     /// Notes that pass `pass` serves the channel; true if it had consulted it already.
     #[inline]
     pub(crate) fn serve_in(&self, pass: u64) -> bool {
-        let consulted = self.consulted_in(pass);
-        self.pass_note.set(pass << 1 | 1);
+        let note = self.pass_note.get();
+        let consulted = note >> 2 == pass;
+        let fresh = note & FRESH;
+        self.pass_note.set(pass << 2 | SERVED | fresh);
         consulted
+    }
+
+    /// True if pass `pass` consulted the predicates last, nothing having run on the
+    /// channel since: their answer, in `wants`, still stands.
+    #[inline]
+    pub(crate) fn fresh_in(&self, pass: u64) -> bool {
+        self.pass_note.get() & !SERVED == (pass << 2 | FRESH)
+    }
+
+    /// Notes that a handler (or code given the dispatcher) is about to run: the
+    /// predicates' last answer may change.
+    #[inline]
+    pub(crate) fn stale(&self) {
+        self.pass_note.set(self.pass_note.get() & !FRESH);
     }
 
     /// Marks the node's methods as running until the guard drops: a close requested

@@ -56,14 +56,26 @@ impl Core {
         // those served in the last pass that still had readiness their predicates
         // wanted. Their predicates are consulted now, to know whether the poll may
         // wait.
-        std::mem::swap(&mut scratch.queue, &mut *self.queue.borrow_mut());
+        {
+            let mut queue = self.queue.borrow_mut();
+            if !queue.is_empty() {
+                std::mem::swap(&mut scratch.queue, &mut *queue);
+            }
+        }
         if self.consult_all.get() {
             scratch.queue.extend(self.keys());
         }
         // Readiness a nested pass could not deliver: for the channels whose handler is
         // still running (this is a nested pass itself), it waits for the outer loop
         // and does not keep this one awake.
-        let deferred = std::mem::take(&mut *self.deferred.borrow_mut());
+        let deferred = {
+            let mut deferred = self.deferred.borrow_mut();
+            if deferred.is_empty() {
+                Vec::new()
+            } else {
+                std::mem::take(&mut *deferred)
+            }
+        };
         for (key, bits) in deferred {
             let running = self
                 .get(key)
@@ -89,7 +101,7 @@ impl Core {
         // rounds a timeout up to whole milliseconds, so rounding never ends the poll
         // before a deadline; step 5 checks the clock anyway.
         let mut wait = if busy { Some(Duration::ZERO) } else { timeout };
-        if let (Some(resume), false) = (self.next_resume(), busy) {
+        if let Some(resume) = (!busy).then(|| self.next_resume()).flatten() {
             let left = resume.saturating_duration_since(Instant::now());
             wait = Some(wait.map_or(left, |w| w.min(left)));
         }
@@ -178,6 +190,7 @@ impl Core {
                 return false;
             }
             n.meta.wants.set(wants);
+            n.meta.consult_in(pass);
         }
         chan.ready.intersects(dispatch::mask(n.meta.wants.get())) || chan.close_due
     }

@@ -18,25 +18,42 @@ pub(crate) struct ReadBuf(pub(crate) Vec<u8>);
 
 impl ReadBuf {
     /// The buffer, at least `len` bytes long.
+    #[inline]
     pub(crate) fn take(len: usize) -> ReadBuf {
         let mut buf = READ_BUF.take();
         if buf.len() < len {
-            buf.resize(len, 0);
+            grow(&mut buf, len);
         }
         ReadBuf(buf)
     }
 }
 
+#[cold]
+fn grow(buf: &mut Vec<u8>, len: usize) {
+    buf.resize(len, 0);
+}
+
 impl Drop for ReadBuf {
+    #[inline]
     fn drop(&mut self) {
         let buf = std::mem::take(&mut self.0);
         if buf.len() <= KEEP_AT_MOST {
+            // Empty in the slot unless a read nested in this one gave its own
+            // buffer back: then keep the larger.
             let _ = READ_BUF.try_with(|slot| {
-                let other = slot.take();
-                slot.set(if other.len() >= buf.len() { other } else { buf });
+                let other = slot.replace(buf);
+                if !other.is_empty() {
+                    keep_larger(slot, other);
+                }
             });
         }
     }
+}
+
+#[cold]
+fn keep_larger(slot: &Cell<Vec<u8>>, other: Vec<u8>) {
+    let buf = slot.take();
+    slot.set(if other.len() >= buf.len() { other } else { buf });
 }
 
 /// Bytes read by [`Channel::recv_buf`](crate::Channel::recv_buf), in the thread's
