@@ -2,6 +2,13 @@
 //! `LinesCodec`) on identical work: ping-pong, bulk, 10,000 idle connections,
 //! pipelined lines, and the terminator splitter alone.
 //!
+//! The crate's echo server is the shipped `echo_server` example's handlers, included
+//! from `examples/echo_server/handler.rs`. The raw mio baseline is the common one:
+//! edge-triggered, a short read taken as drained and a short write as full, so a
+//! ping-pong round trip costs it 3 syscalls (`epoll_wait`, `read`, `write`). The
+//! tokio baseline is a task per connection on a `current_thread` runtime. Details
+//! in `servers/mod.rs`, and in the notes under the tables.
+//!
 //! ```text
 //! cargo bench --bench compare                       # everything, 3-5 rounds each
 //! cargo bench --bench compare -- pingpong idle      # some scenarios

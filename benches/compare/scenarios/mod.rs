@@ -165,6 +165,13 @@ pub fn cpu_note() -> String {
     )
 }
 
+/// Adds the notes saying what the echo baselines do
+/// ([`BASELINE_NOTES`](crate::servers::BASELINE_NOTES)) under `table`.
+pub fn baseline_notes(table: &mut Table) {
+    let notes = crate::servers::BASELINE_NOTES.iter();
+    table.notes.extend(notes.map(|n| n.to_string()));
+}
+
 /// Prints one run's outcome on stderr, as progress.
 pub fn progress(what: &str, server: &str, round: usize, outcome: &Result<Vec<f64>, String>) {
     match outcome {
