@@ -51,7 +51,7 @@ pub fn run(cfg: &Config) -> Vec<Table> {
 }
 
 /// `len` bytes of a fixed pseudo-random sequence (xorshift), the same every run.
-fn pattern(len: usize) -> Vec<u8> {
+pub fn pattern(len: usize) -> Vec<u8> {
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
     (0..len)
         .map(|_| {

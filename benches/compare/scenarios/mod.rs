@@ -2,6 +2,7 @@
 //! rounds, and turning a window's CPU use into per-operation figures.
 
 pub mod bulk;
+pub mod counted;
 pub mod idle;
 pub mod lines;
 pub mod pingpong;
@@ -43,6 +44,10 @@ pub const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "splitter",
         run: splitter::run,
+    },
+    Scenario {
+        name: "counted",
+        run: counted::run,
     },
 ];
 

@@ -7,8 +7,8 @@
 //! **short read is taken as drained** and a **short write as full**, the shortcut
 //! tokio's `PollEvented` takes ("a partially full buffer is sufficient to show that
 //! the socket buffer has been drained"): no further call to learn `WouldBlock`. A
-//! 64-byte ping-pong round trip thus costs 3 syscalls (`epoll_wait`, `read`,
-//! `write`), not the 4 of reading until `WouldBlock`.
+//! 64-byte ping-pong round trip thus costs 3 syscalls (`epoll_wait`, `recvfrom`,
+//! `sendto`), not the 4 of reading until `WouldBlock`.
 //!
 //! Still correct on Linux's edge-triggered epoll:
 //! - no lost data: bytes that arrive after a read (short or not) raise a new edge,

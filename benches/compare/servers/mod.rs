@@ -5,7 +5,7 @@
 //! - `mio` ([`mio_echo`]): raw mio as most hand-written mio servers are written,
 //!   edge-triggered, one shared 64 KiB read buffer, a short read taken as drained
 //!   and a short write as full: 3 syscalls per ping-pong round trip (`epoll_wait`,
-//!   `read`, `write`), the floor for a readiness-based server.
+//!   `recvfrom`, `sendto`), the floor for a readiness-based server.
 //! - `tokio` ([`tokio_echo`]): a `current_thread` runtime, a task per connection,
 //!   `read` into an 8 KiB buffer then `write_all`, as a good tokio user writes it
 //!   (tokio's I/O types take the same short-read shortcut).
@@ -101,7 +101,7 @@ pub const ASYNCHAT: &str = "asyncore-chat";
 /// What the echo baselines do, printed under the tables that compare with them.
 pub const BASELINE_NOTES: &[&str] = &[
     "mio: raw mio, edge-triggered, shared 64 KiB buffer; a short read is taken as drained and a \
-     short write as full (3 syscalls per ping-pong round trip: epoll_wait, read, write)",
+     short write as full (3 syscalls per ping-pong round trip: epoll_wait, recvfrom, sendto)",
     "tokio: current_thread runtime, a task per connection, read into 8 KiB then write_all; \
      asyncore: the shipped echo_server example's handlers, dispatch budget 16",
 ];
