@@ -3,7 +3,8 @@
 //! A server runs either on a thread of this process ([`Running::on_thread`]) or,
 //! when a scenario needs its own fd budget and a fresh heap, in a child process:
 //! this bench binary re-executed with the hidden argument [`SERVE_ARG`]
-//! ([`Running::in_child`]). Either way the harness knows the server thread's pid
+//! ([`Running::in_child`]), possibly under a counting tool such as strace or
+//! valgrind ([`Running::in_child_under`]). Either way the harness knows the server thread's pid
 //! and tid and samples its CPU time from `/proc` around the measured window.
 
 use std::io::{self, BufRead, BufReader, Write};
@@ -21,6 +22,10 @@ pub const SERVE_ARG: &str = "--serve-for-parent";
 
 /// How long a server gets to return after the stop before it counts as failed.
 const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// The same for a child server run under a tool (strace, valgrind), which slows
+/// its teardown and then writes its counts.
+const TOOL_STOP_GRACE: Duration = Duration::from_secs(60);
 
 /// The CPU every server thread is pinned to, if any (see [`pin_threads`]).
 static SERVER_CPU: OnceLock<Option<usize>> = OnceLock::new();
@@ -71,6 +76,7 @@ pub struct Running {
     /// Its serving thread.
     pub thread: ThreadRef,
     how: How,
+    grace: Duration,
 }
 
 enum How {
@@ -108,13 +114,31 @@ impl Running {
             addr,
             thread,
             how: How::Thread { stop, join },
+            grace: STOP_GRACE,
         })
     }
 
     /// Starts `server` in a child process (this binary with [`SERVE_ARG`]).
     pub fn in_child(server: &Server) -> io::Result<Running> {
+        Running::in_child_under(server, &[])
+    }
+
+    /// Starts `server` in a child process run by `tool` (a program and its
+    /// arguments, such as `["strace", "-c", ...]`, given the child's command line
+    /// after them); with no `tool`, as [`in_child`](Running::in_child). The tool
+    /// must pass the child's stdin and stdout through and exit with its status.
+    pub fn in_child_under(server: &Server, tool: &[String]) -> io::Result<Running> {
         let cpu = SERVER_CPU.get().copied().flatten();
-        let mut child = Command::new(std::env::current_exe()?)
+        let exe = std::env::current_exe()?;
+        let mut command = match tool {
+            [] => Command::new(exe),
+            [program, args @ ..] => {
+                let mut command = Command::new(program);
+                command.args(args).arg(exe);
+                command
+            }
+        };
+        let mut child = command
             .args([SERVE_ARG, server.name])
             .args(cpu.map(|c| c.to_string()))
             .stdin(Stdio::piped())
@@ -142,6 +166,11 @@ impl Running {
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
             thread,
             how: How::Child { child, stdout },
+            grace: if tool.is_empty() {
+                STOP_GRACE
+            } else {
+                TOOL_STOP_GRACE
+            },
         })
     }
 
@@ -157,13 +186,17 @@ impl Running {
 
     /// Stops the server and waits (boundedly) for it to return.
     pub fn finish(self) -> Result<ServerStats, String> {
-        let deadline = Instant::now() + STOP_GRACE;
+        let grace = self.grace;
+        let deadline = Instant::now() + grace;
         match self.how {
             How::Thread { stop, join } => {
                 stop.stop();
                 while !join.is_finished() {
                     if Instant::now() > deadline {
-                        return Err("server ignored the stop for 5 s (thread left running)".into());
+                        return Err(format!(
+                            "server ignored the stop for {} s (thread left running)",
+                            grace.as_secs()
+                        ));
                     }
                     thread::sleep(Duration::from_millis(2));
                 }
@@ -184,7 +217,10 @@ impl Running {
                         Ok(None) if Instant::now() > deadline => {
                             let _ = child.kill();
                             let _ = child.wait();
-                            return Err("child server ignored the stop for 5 s (killed)".into());
+                            return Err(format!(
+                                "child server ignored the stop for {} s (killed)",
+                                grace.as_secs()
+                            ));
                         }
                         Ok(None) => thread::sleep(Duration::from_millis(2)),
                         Err(e) => return Err(format!("child server: {e}")),

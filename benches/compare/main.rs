@@ -2,10 +2,24 @@
 //! `LinesCodec`) on identical work: ping-pong, bulk, 10,000 idle connections,
 //! pipelined lines, and the terminator splitter alone.
 //!
+//! The crate's echo server is the shipped `echo_server` example's handlers, included
+//! from `examples/echo_server/handler.rs`. The raw mio baseline is the common one:
+//! edge-triggered, a short read taken as drained and a short write as full, so a
+//! ping-pong round trip costs it 3 syscalls (`epoll_wait`, then `recvfrom` and
+//! `sendto`, what a socket's read and write become). The tokio baseline is a task
+//! per connection on a `current_thread` runtime. Details in `servers/mod.rs`, and
+//! in the notes under the tables.
+//!
+//! Beside time and CPU, the `counted` scenario counts what does not depend on the
+//! machine: syscalls per round trip and per MB (strace) and user-space
+//! instructions per round trip (callgrind), where those tools are installed; it
+//! says "not found, skipped" where they are not (see `scenarios/counted.rs`).
+//!
 //! ```text
 //! cargo bench --bench compare                       # everything, 3-5 rounds each
 //! cargo bench --bench compare -- pingpong idle      # some scenarios
 //! cargo bench --bench compare -- pingpong mio tokio # some scenarios, some servers
+//! cargo bench --bench compare -- counted            # syscalls and instructions
 //! ASYNCORE_BENCH_QUICK=1 cargo bench                # every scenario briefly (CI)
 //! ```
 //!

@@ -125,8 +125,19 @@ impl Table {
         self.rows.iter().any(|r| r.error.is_some())
     }
 
-    /// `name`'s figure in `column` over the rounds, if that row ran without failing.
+    /// `name`'s figure in `column` over the rounds, if that row ran without failing
+    /// and the figure was measured (a round's NaN means not measured).
     pub fn value(&self, name: &str, column: &str) -> Option<f64> {
+        self.figure(name, column).filter(|v| !v.is_nan())
+    }
+
+    /// Whether `name` has a row that ran without failing.
+    pub fn ran(&self, name: &str) -> bool {
+        let row = self.rows.iter().find(|r| r.name == name);
+        row.is_some_and(|r| r.error.is_none() && !r.rounds.is_empty())
+    }
+
+    fn figure(&self, name: &str, column: &str) -> Option<f64> {
         let index = |column: &str| self.columns.iter().position(|col| col.name == column);
         let c = index(column)?;
         let row = self.rows.iter().find(|r| r.name == name)?;

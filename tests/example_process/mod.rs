@@ -1,4 +1,5 @@
-//! Runs an example program (`examples/NAME.rs`) as a child process for a test.
+//! Runs an example program (`examples/NAME.rs` or `examples/NAME/main.rs`) as a child
+//! process for a test.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};

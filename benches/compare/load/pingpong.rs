@@ -143,3 +143,24 @@ fn percentile_us(samples: &mut [u64], pct: usize) -> f64 {
     let i = (samples.len() * pct / 100).min(samples.len() - 1);
     *samples.select_nth_unstable(i).1 as f64 / 1e3
 }
+
+/// Runs exactly `round_trips` ping-pong round trips on one blocking connection to
+/// `addr`, then closes it; returns how many echoes differed from what was sent. For
+/// a server under a counting tool, where only the amount of work matters: the
+/// server sees what [`run`] makes it see, one 64-byte message at a time.
+pub fn run_count(addr: std::net::SocketAddr, round_trips: u64) -> io::Result<u64> {
+    let mut stream = super::connect(addr)?;
+    // A server under callgrind is slow, but not this slow.
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
+    let mut message = [b'.'; MSG];
+    message[MSG - 1] = b'\n';
+    let mut echo = [0u8; MSG];
+    let mut mismatches = 0;
+    for i in 0..round_trips {
+        message[..8].copy_from_slice(&i.to_le_bytes());
+        stream.write_all(&message)?;
+        stream.read_exact(&mut echo)?;
+        mismatches += u64::from(echo != message);
+    }
+    Ok(mismatches)
+}

@@ -67,7 +67,7 @@ pub fn run(server: &Running, spec: &Spec, timing: Timing) -> io::Result<Streamed
         measured: Measured::default(),
     };
     for conn in &mut conns {
-        conn.write(spec)?;
+        conn.write(spec, u64::MAX)?;
     }
     loop {
         let now = Instant::now();
@@ -87,11 +87,62 @@ pub fn run(server: &Running, spec: &Spec, timing: Timing) -> io::Result<Streamed
                 result.bytes += bytes;
             }
             result.mismatches += mismatches;
-            conn.write(spec)?;
+            conn.write(spec, u64::MAX)?;
         }
     }
     result.measured = window.measured();
     Ok(result)
+}
+
+/// Streams exactly `per_conn` bytes of `spec` on each of its connections to `addr`
+/// and reads all of their echo, then closes them; returns how many reads differed
+/// from the pattern. For a server under a counting tool, where only the amount of
+/// work matters (no window, no CPU sampling). Fails if nothing arrives for 30 s.
+pub fn run_bytes(addr: std::net::SocketAddr, spec: &Spec, per_conn: u64) -> io::Result<u64> {
+    let mut poll = Poll::new()?;
+    let mut conns = Vec::with_capacity(spec.conns);
+    for (i, mut stream) in super::connect_many(addr, spec.conns)?
+        .into_iter()
+        .enumerate()
+    {
+        poll.registry().register(
+            &mut stream,
+            Token(i),
+            Interest::READABLE | Interest::WRITABLE,
+        )?;
+        conns.push(Conn {
+            stream,
+            sent: 0,
+            received: 0,
+        });
+    }
+    let mut events = Events::with_capacity(1024);
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut mismatches = 0;
+    for conn in &mut conns {
+        conn.write(spec, per_conn)?;
+    }
+    while conns.iter().any(|c| c.received < per_conn) {
+        match poll.poll(&mut events, Some(std::time::Duration::from_secs(30))) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => other?,
+        }
+        if events.is_empty() {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "no echo for 30 s"));
+        }
+        for event in events.iter() {
+            let conn = &mut conns[event.token().0];
+            mismatches += conn.read(spec.pattern, &mut buf)?.1;
+            conn.write(spec, per_conn)?;
+        }
+    }
+    if conns.iter().any(|c| c.received != per_conn) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "more echo than was sent",
+        ));
+    }
+    Ok(mismatches)
 }
 
 impl Conn {
@@ -113,12 +164,13 @@ impl Conn {
         }
     }
 
-    /// Writes until `WouldBlock` or the in-flight limit.
-    fn write(&mut self, spec: &Spec) -> io::Result<()> {
+    /// Writes until `WouldBlock`, the in-flight limit, or `limit` bytes sent in all.
+    fn write(&mut self, spec: &Spec, limit: u64) -> io::Result<()> {
         let period = spec.pattern.len() as u64;
         loop {
             let in_flight = (self.sent - self.received) as usize;
-            let allowed = spec.max_in_flight.saturating_sub(in_flight);
+            let left = usize::try_from(limit - self.sent).unwrap_or(usize::MAX);
+            let allowed = spec.max_in_flight.saturating_sub(in_flight).min(left);
             if allowed == 0 {
                 return Ok(());
             }

@@ -11,7 +11,9 @@ use crate::load::stream::Spec;
 use crate::report::Table;
 use crate::servers::{MIO, Protocol};
 
-use super::{cpu_columns, median, progress, round_order, rounds_text, servers, stream_once};
+use super::{
+    baseline_notes, cpu_columns, median, progress, round_order, rounds_text, servers, stream_once,
+};
 
 /// Connections streaming at once.
 pub const CONNS: usize = 4;
@@ -36,6 +38,7 @@ pub fn run(cfg: &Config) -> Vec<Table> {
     )
     .ratio("MB/s", MIO)
     .ratio("user µs/MB", MIO);
+    baseline_notes(&mut table);
     let servers = servers(cfg, Protocol::Echo, "bulk");
     for round in 1..=cfg.noisy_rounds {
         for server in round_order(&servers, round) {
@@ -48,7 +51,7 @@ pub fn run(cfg: &Config) -> Vec<Table> {
 }
 
 /// `len` bytes of a fixed pseudo-random sequence (xorshift), the same every run.
-fn pattern(len: usize) -> Vec<u8> {
+pub fn pattern(len: usize) -> Vec<u8> {
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
     (0..len)
         .map(|_| {

@@ -24,7 +24,10 @@ use crate::report::Table;
 use crate::servers::{MIO, Protocol, Server};
 use crate::sys;
 
-use super::{cpu_columns, cpu_values, median, progress, round_order, rounds_text, servers, timing};
+use super::{
+    baseline_notes, cpu_columns, cpu_values, median, progress, round_order, rounds_text, servers,
+    timing,
+};
 
 /// File descriptors kept free for everything else in the process.
 const FD_MARGIN: u64 = 256;
@@ -58,6 +61,7 @@ pub fn run(cfg: &Config) -> Vec<Table> {
     table
         .notes
         .push("B/idle conn: growth of the server process's VmRSS while the idle connections open, / connections".into());
+    baseline_notes(&mut table);
     let servers = servers(cfg, Protocol::Echo, "idle");
     for round in 1..=cfg.rounds {
         for server in round_order(&servers, round) {

@@ -2,6 +2,7 @@
 //! rounds, and turning a window's CPU use into per-operation figures.
 
 pub mod bulk;
+pub mod counted;
 pub mod idle;
 pub mod lines;
 pub mod pingpong;
@@ -43,6 +44,10 @@ pub const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "splitter",
         run: splitter::run,
+    },
+    Scenario {
+        name: "counted",
+        run: counted::run,
     },
 ];
 
@@ -163,6 +168,13 @@ pub fn cpu_note() -> String {
          per-op CPU pooled over rounds (sum CPU / sum ops), other figures are medians",
         crate::sys::clock_ticks_per_second()
     )
+}
+
+/// Adds the notes saying what the echo baselines do
+/// ([`BASELINE_NOTES`](crate::servers::BASELINE_NOTES)) under `table`.
+pub fn baseline_notes(table: &mut Table) {
+    let notes = crate::servers::BASELINE_NOTES.iter();
+    table.notes.extend(notes.map(|n| n.to_string()));
 }
 
 /// Prints one run's outcome on stderr, as progress.

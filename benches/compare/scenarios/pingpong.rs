@@ -17,7 +17,10 @@ use crate::load;
 use crate::report::Table;
 use crate::servers::{MIO, Protocol, Server, TOKIO};
 
-use super::{cpu_columns, cpu_values, median, progress, round_order, rounds_text, servers, timing};
+use super::{
+    baseline_notes, cpu_columns, cpu_values, median, progress, round_order, rounds_text, servers,
+    timing,
+};
 
 /// Connection counts, one table each.
 pub const CONNS: [usize; 3] = [1, 100, 1000];
@@ -47,6 +50,9 @@ pub fn run(cfg: &Config) -> Vec<Table> {
         .ratio("rt/s", TOKIO)
         .ratio("user µs/rt", MIO)
         .ratio("user µs/rt", TOKIO);
+        if tables.is_empty() {
+            baseline_notes(&mut table);
+        }
         for round in 1..=rounds {
             for server in round_order(&servers, round) {
                 let outcome = once(server, conns, timing);

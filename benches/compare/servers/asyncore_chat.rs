@@ -11,6 +11,10 @@
 //!
 //! The loop runs free with the dispatch budget a server sets,
 //! [`SERVER_BUDGET`](super::SERVER_BUDGET), as the `asyncore` echo server does.
+//!
+//! Unlike the `asyncore` echo server, this one is the bench's own: no shipped
+//! example echoes lines (`examples/chat_server.rs` sends each line to the *other*
+//! clients, with nicknames, so it cannot serve the lines scenario's load).
 
 use std::net::TcpListener;
 

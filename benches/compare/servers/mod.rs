@@ -1,5 +1,20 @@
 //! The servers under comparison, one file each, and the list the scenarios run.
 //!
+//! # The baselines
+//!
+//! - `mio` ([`mio_echo`]): raw mio as most hand-written mio servers are written,
+//!   edge-triggered, one shared 64 KiB read buffer, a short read taken as drained
+//!   and a short write as full: 3 syscalls per ping-pong round trip (`epoll_wait`,
+//!   `recvfrom`, `sendto`), the floor for a readiness-based server.
+//! - `tokio` ([`tokio_echo`]): a `current_thread` runtime, a task per connection,
+//!   `read` into an 8 KiB buffer then `write_all`, as a good tokio user writes it
+//!   (tokio's I/O types take the same short-read shortcut).
+//! - `tokio-lines` ([`tokio_lines`]): tokio_util's `LinesCodec` for the lines scenario.
+//!
+//! The crate's `asyncore` server is the shipped `echo_server` example's handlers
+//! ([`asyncore_echo`]); `asyncore-chat` is the bench's own `AsyncChat` line echo.
+//! [`BASELINE_NOTES`] says the same under the tables.
+//!
 //! # Adding a server
 //!
 //! Write `fn serve(listener: std::net::TcpListener, stop: Stop) -> ServerStats` in a
@@ -82,6 +97,14 @@ pub const ASYNCORE: &str = "asyncore";
 pub const ASYNCORE_STEPPED: &str = "asyncore-step";
 /// The crate's `AsyncChat` line-echo server (goals are checked against this name).
 pub const ASYNCHAT: &str = "asyncore-chat";
+
+/// What the echo baselines do, printed under the tables that compare with them.
+pub const BASELINE_NOTES: &[&str] = &[
+    "mio: raw mio, edge-triggered, shared 64 KiB buffer; a short read is taken as drained and a \
+     short write as full (3 syscalls per ping-pong round trip: epoll_wait, recvfrom, sendto)",
+    "tokio: current_thread runtime, a task per connection, read into 8 KiB then write_all; \
+     asyncore: the shipped echo_server example's handlers, dispatch budget 16",
+];
 
 /// Every server, in table order.
 pub const SERVERS: &[Server] = &[

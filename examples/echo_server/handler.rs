@@ -1,18 +1,10 @@
-//! An echo server: `cargo run --example echo_server -- [ADDR]` (default 127.0.0.1:8007).
-//!
-//! Prints `listening on IP:PORT` once listening, then echoes every byte of every
-//! connection until killed. A client that half-closes still gets back everything it
-//! sent before the server closes. A client that never reads cannot grow the server's
-//! memory without bound: past `MAX_PENDING` unsent bytes the server stops reading from
-//! it until the backlog drains. A client that resets the connection while its echo is
-//! unsent is closed at once: there is nobody left to send to.
-//!
-//! Warnings and errors are logged to stderr (`RUST_LOG=debug` for more).
+//! The echo server's handlers: [`EchoServer`] for the listening socket and
+//! [`EchoHandler`] for each connection, with the limits they keep. `main.rs` beside
+//! this file creates the listener and runs the loop. The comparison bench
+//! (`benches/compare/servers/asyncore_echo.rs`) includes this file too, so the
+//! figures it reports are those of the code shipped here.
 
-use std::io::Write;
-use std::net::SocketAddr;
-
-use asyncore::{Channel, Cx, Disconnect, Dispatcher, Domain, Map, Result, SockAddr, Socket, Type};
+use asyncore::{Channel, Cx, Disconnect, Dispatcher, Result, SockAddr, Socket};
 
 /// Stop reading from a connection while this much of its echo is unsent.
 const MAX_PENDING: usize = 256 * 1024;
@@ -102,35 +94,11 @@ impl Dispatcher for EchoHandler {
 }
 
 /// The listening socket: each connection joins the map with an [`EchoHandler`].
-struct EchoServer;
+pub(crate) struct EchoServer;
 
 impl Dispatcher for EchoServer {
     fn handle_accepted(&mut self, cx: &mut Cx<'_>, sock: Socket, _addr: SockAddr) -> Result<()> {
         cx.add(Channel::from_socket(sock)?, EchoHandler::default())?;
         Ok(())
     }
-}
-
-fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
-    // Warnings and errors (a listener closed by an error, say) on stderr; RUST_LOG
-    // overrides.
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
-    let addr: SocketAddr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:8007".into())
-        .parse()?;
-    let mut chan = Channel::new();
-    chan.create_socket(Domain::for_address(addr), Type::STREAM)?;
-    chan.set_reuse_addr();
-    chan.bind(addr)?;
-    chan.listen(128)?;
-    let bound = chan.local_addr()?.as_socket().ok_or("not an IP address")?;
-    Map::global().set_dispatch_budget(16); // a server: serve busy clients in runs (default 1)
-    asyncore::add(chan, EchoServer)?;
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "listening on {bound}")?;
-    out.flush()?;
-    drop(out);
-    asyncore::loop_(None, false, None, None)?;
-    Ok(())
 }
