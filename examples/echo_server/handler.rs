@@ -9,52 +9,51 @@ use asyncore::{Channel, Cx, Disconnect, Dispatcher, Result, SockAddr, Socket};
 /// Stop reading from a connection while this much of its echo is unsent.
 const MAX_PENDING: usize = 256 * 1024;
 
-/// A backlog buffer larger than this is freed once it drains, so an idle connection
-/// that once had a burst holds no memory.
-const KEEP_AT_MOST: usize = 64 * 1024;
-
-/// One connection: the part of its echo the socket has not taken yet.
+/// One connection. An idle one holds 8 bytes here: the backlog exists only while the
+/// socket has refused part of the echo.
 #[derive(Default)]
 struct EchoHandler {
-    pending: Vec<u8>,
+    backlog: Option<Box<Backlog>>,
+}
+
+/// Echo bytes the socket did not take yet: `buf[sent..]` is still owed.
+#[derive(Default)]
+struct Backlog {
+    buf: Vec<u8>,
     sent: usize,
-    /// The peer closed its side: send what is left, then close.
-    draining: bool,
 }
 
 impl EchoHandler {
     fn unsent(&self) -> usize {
-        self.pending.len() - self.sent
+        self.backlog.as_ref().map_or(0, |b| b.buf.len() - b.sent)
     }
 
     /// Offers the backlog to the socket once: a short write means it is full, and the
-    /// loop calls `handle_write` again when it has room. Closes once a draining
-    /// channel is done.
+    /// loop calls `handle_write` again when it has room. Frees it once it is sent;
+    /// closes then if the peer has closed its side.
     fn flush(&mut self, cx: &mut Cx<'_>) -> Result<()> {
-        if self.unsent() > 0 {
-            self.sent += cx.send(&self.pending[self.sent..])?;
+        if let Some(b) = self.backlog.as_mut() {
+            b.sent += cx.send(&b.buf[b.sent..])?;
+            if b.sent < b.buf.len() {
+                return Ok(());
+            }
+            self.backlog = None;
         }
-        if self.unsent() == 0 {
-            self.pending.clear();
-            self.sent = 0;
-            if self.pending.capacity() > KEEP_AT_MOST {
-                self.pending = Vec::new();
-            }
-            if self.draining {
-                cx.close();
-            }
+        if cx.disconnect().is_some() {
+            cx.close(); // a half-closed peer has all its echo
         }
         Ok(())
     }
 }
 
 impl Dispatcher for EchoHandler {
-    fn readable(&mut self, _cx: &mut Cx<'_>) -> bool {
-        !self.draining && self.unsent() < MAX_PENDING
+    /// Not once the peer has closed its side, nor while the backlog is full.
+    fn readable(&mut self, cx: &mut Cx<'_>) -> bool {
+        cx.disconnect().is_none() && self.unsent() < MAX_PENDING
     }
 
     fn writable(&mut self, _cx: &mut Cx<'_>) -> bool {
-        self.unsent() > 0
+        self.backlog.is_some()
     }
 
     /// The fast way: read into the thread's shared buffer (no allocation, no copy),
@@ -65,12 +64,15 @@ impl Dispatcher for EchoHandler {
             return Ok(()); // the peer closed: handle_close is due
         }
         // Echo in order: behind a backlog, the new bytes queue up after it.
-        let sent = if self.unsent() == 0 {
+        let sent = if self.backlog.is_none() {
             cx.send(&data)?
         } else {
             0
         };
-        self.pending.extend_from_slice(&data[sent..]);
+        if sent < data.len() {
+            let backlog = self.backlog.get_or_insert_with(Default::default);
+            backlog.buf.extend_from_slice(&data[sent..]);
+        }
         Ok(())
     }
 
@@ -81,8 +83,8 @@ impl Dispatcher for EchoHandler {
     fn handle_close(&mut self, cx: &mut Cx<'_>) -> Result<()> {
         match cx.disconnect() {
             // Half-close: the peer still reads. Keep sending the echo of what
-            // arrived (`handle_write`), then close; read nothing more.
-            Some(Disconnect::Eof) if self.unsent() > 0 && cx.connected => self.draining = true,
+            // arrived (`handle_write`; `readable` is false from now on), then close.
+            Some(Disconnect::Eof) if self.backlog.is_some() && cx.connected => {}
             // A reset (nothing can be sent any more), a hang-up or error the poller
             // reported before any socket call saw it, or nothing left to send:
             // close now. Keeping such a channel open would leak its descriptor and
@@ -97,8 +99,9 @@ impl Dispatcher for EchoHandler {
 pub(crate) struct EchoServer;
 
 impl Dispatcher for EchoServer {
-    fn handle_accepted(&mut self, cx: &mut Cx<'_>, sock: Socket, _addr: SockAddr) -> Result<()> {
-        cx.add(Channel::from_socket(sock)?, EchoHandler::default())?;
+    fn handle_accepted(&mut self, cx: &mut Cx<'_>, sock: Socket, addr: SockAddr) -> Result<()> {
+        // `accepted`: the socket and address `accept` returned, with no system call.
+        cx.add(Channel::accepted(sock, addr)?, EchoHandler::default())?;
         Ok(())
     }
 }
