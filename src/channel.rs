@@ -15,10 +15,12 @@
 //! bookkeeping beside it.
 
 use std::fmt;
+use std::fs::File;
 use std::io::{self, IoSlice, Read, Write};
 use std::mem::MaybeUninit;
 use std::net::Shutdown;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::FileExt;
 
 use socket2::{Domain, SockAddr, Socket, Type};
 
@@ -469,6 +471,142 @@ impl Channel {
         self.python_send(res)
     }
 
+    /// Sends up to `len` bytes of `file`, starting at byte `offset`, as far as the
+    /// socket takes them now, and returns how many that was: [`send`](Channel::send)
+    /// for the contents of a file. The file's own position is neither used nor
+    /// changed, so one open file can serve several channels at once.
+    ///
+    /// On a stream socket (TCP or Unix) on Linux and Android this is `sendfile(2)`:
+    /// the kernel moves the bytes from the page cache to the socket without copying
+    /// them through this process. Elsewhere (pipes and other file channels, datagram
+    /// sockets, other platforms, files `sendfile` refuses) it reads 64 KiB at a time
+    /// with a positioned read into the thread's shared read buffer and sends that,
+    /// until the socket takes less than it was offered.
+    ///
+    /// The results are [`send`](Channel::send)'s: 0 when the socket would block; a
+    /// disconnect returns 0 (or what was sent before it) and the loop calls
+    /// `handle_close` once the current handler returns. A count short of `len` means
+    /// the socket is full or the file ended; the next call tells which. `len` 0 sends
+    /// nothing and makes no system call.
+    ///
+    /// [`FileProducer`](crate::chat::FileProducer) keeps the offset for you, and
+    /// queues a file in a chat channel's output.
+    ///
+    /// # Errors
+    ///
+    /// [`UnexpectedEof`](io::ErrorKind::UnexpectedEof) when the file has no byte at
+    /// `offset` (it is shorter, or shrank since its length was taken): nothing more
+    /// will come from there. A failed read of the file, or another socket failure.
+    ///
+    /// # Examples
+    ///
+    /// A plain dispatcher serving a file, keeping its own offset:
+    ///
+    /// ```
+    /// use std::fs::File;
+    /// use asyncore::{Cx, Dispatcher, Result};
+    ///
+    /// struct Serve { file: File, sent: u64, len: u64 }
+    /// impl Dispatcher for Serve {
+    ///     fn writable(&mut self, _cx: &mut Cx<'_>) -> bool { self.sent < self.len }
+    ///     fn handle_write(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+    ///         let want = usize::try_from(self.len - self.sent).unwrap_or(usize::MAX);
+    ///         self.sent += cx.send_file(&self.file, self.sent, want)? as u64;
+    ///         if self.sent == self.len {
+    ///             cx.close();
+    ///         }
+    ///         Ok(())
+    ///     }
+    /// }
+    /// # let _ = |file: File| Serve { file, sent: 0, len: 0 };
+    /// ```
+    ///
+    /// # Notes
+    ///
+    /// Under [`DispatcherWithSend`](crate::DispatcherWithSend), bytes that
+    /// `cx.send` queued are not sent before the file: flush them first (send the
+    /// file only while the buffer is empty).
+    ///
+    /// # Portability
+    ///
+    /// `sendfile` is used on Linux and Android only. macOS, iOS and FreeBSD have one,
+    /// but on a non-blocking socket it reports "would block" even when it sent part
+    /// of the file, and socket2 then loses the count; there the bytes are copied.
+    pub fn send_file(&mut self, file: &File, offset: u64, len: usize) -> io::Result<usize> {
+        if len == 0 {
+            return Ok(0);
+        }
+        if let Some(res) = self.sendfile(file, offset, len) {
+            return res;
+        }
+        // The copying way: positioned reads into the thread's read buffer, each sent,
+        // until the socket is full. A short send is "full", as for `send`: what was
+        // read is all there is to offer.
+        let mut buf = crate::read_buf::ReadBuf::take(len.min(COPY_CHUNK));
+        let mut total = 0;
+        while total < len {
+            let want = (len - total).min(COPY_CHUNK);
+            let got = match read_at(file, &mut buf.0[..want], offset + total as u64) {
+                Ok(0) if total == 0 => return Err(file_ended()),
+                Ok(0) => break, // the file ended: the next call says so
+                Ok(got) => got,
+                Err(e) if total == 0 => return Err(e),
+                Err(_) => break, // it comes again with the next call
+            };
+            let res = self.write_raw(&buf.0[..got]);
+            match self.python_send(res) {
+                Ok(n) => {
+                    total += n;
+                    if n < got {
+                        break; // full, or the peer is gone
+                    }
+                }
+                Err(e) if total == 0 => return Err(e),
+                Err(_) => break,
+            }
+            if got < want {
+                break; // a short read of a file: its end
+            }
+        }
+        Ok(total)
+    }
+
+    /// `sendfile` until `len` bytes are sent, the socket is full, the file ends or a
+    /// call fails; `None` if it cannot be used here (then the caller copies).
+    ///
+    /// A short count from `sendfile` means the socket is full *or* the file ended
+    /// (it shrank), so unlike `send` it is not taken as "the socket is full": the
+    /// call is made again for the rest, and that one says which (would block, 0 for
+    /// the end of the file, or more bytes). Clearing the write readiness on a short
+    /// count could leave a writable socket waiting for an edge that never comes.
+    fn sendfile(&mut self, file: &File, offset: u64, len: usize) -> Option<io::Result<usize>> {
+        let sock = match &self.io {
+            Some(Io::Socket(s)) if self.stream => s,
+            _ => return None,
+        };
+        let len = len.min(SENDFILE_MAX);
+        let mut total = 0;
+        let stop = loop {
+            match crate::sys::sendfile(sock, file, offset + total as u64, len - total)? {
+                Ok(0) if total == 0 => return Some(Err(file_ended())),
+                Ok(0) => return Some(Ok(total)), // the file ended: the next call says so
+                Ok(n) => {
+                    total += n;
+                    if total == len {
+                        return Some(Ok(total));
+                    }
+                }
+                Err(e) if total == 0 && crate::sys::sendfile_unsupported(&e) => return None,
+                Err(e) => break e,
+            }
+        };
+        // The same bookkeeping and contract as `send`: would-block clears the write
+        // readiness and is 0, a disconnect is 0 and `handle_close` due.
+        let res = self.sent(Err(stop), len);
+        let res = self.python_send(res);
+        Some(if total > 0 { Ok(total) } else { res })
+    }
+
     /// One write, with the loop's readiness bookkeeping; errors as they come (the
     /// tcpsocket helpers need to see a reset as a reset).
     #[inline]
@@ -774,6 +912,31 @@ impl fmt::Display for DisplayAddr<'_> {
             f.write_str("unnamed")
         }
     }
+}
+
+/// Bytes a copying [`send_file`](Channel::send_file) reads per call: a short send
+/// wastes the rest of the read, so no more than a socket usually takes at once.
+const COPY_CHUNK: usize = 64 * 1024;
+
+/// The most Linux moves in one `sendfile` (`MAX_RW_COUNT`).
+const SENDFILE_MAX: usize = 0x7fff_f000;
+
+/// One positioned read, retried if interrupted.
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    loop {
+        match file.read_at(buf, offset) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            res => return res,
+        }
+    }
+}
+
+/// `send_file`'s error for a range the file does not reach.
+fn file_ended() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "send_file: the file has no bytes at this offset",
+    )
 }
 
 fn not_open() -> io::Error {

@@ -251,7 +251,8 @@
 //! | `close_when_done()`, `initiate_send()`, `discard_buffers()` | the same methods of [`Chat`](crate::Chat) |
 //! | `ac_in_buffer_size`, `ac_out_buffer_size` | the same fields of [`ChatState`](crate::ChatState) (65536) |
 //! | `simple_producer(data, buffer_size=512)` | [`simple_producer`](crate::simple_producer), [`SimpleProducer`](crate::SimpleProducer) |
-//! | a producer class with `more()` | `impl` [`Producer`](crate::Producer); a file: [`ReadProducer`](crate::ReadProducer) |
+//! | a producer class with `more()` | `impl` [`Producer`](crate::Producer); any reader: [`ReadProducer`](crate::ReadProducer) |
+//! | pyftpdlib's `FileProducer` / `sendfile` for `RETR` | [`FileProducer`](crate::FileProducer) (`sendfile(2)` on Linux and Android); from a plain dispatcher [`FileProducer::send_to`](crate::FileProducer::send_to) or [`Channel::send_file`](crate::Channel::send_file) |
 //! | `find_prefix_at_end(haystack, needle)` | [`find_prefix_at_end`](crate::find_prefix_at_end) |
 //! | `async_chat.handle_read(self)` from an override | [`default_handle_read`](crate::default_handle_read)`(self, chat)` |
 //! | astm's `flush()`, `pull(data)` | [`Chat::flush`](crate::Chat::flush), [`collect_incoming_data`](crate::ChatHandler::collect_incoming_data) |

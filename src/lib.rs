@@ -157,8 +157,8 @@ mod with_send;
 
 pub use channel::{Channel, Disconnect};
 pub use chat::{
-    AsyncChat, Chat, ChatHandler, ChatState, Producer, ReadProducer, SimpleProducer, Terminator,
-    default_handle_read, find_prefix_at_end, producer_fn, simple_producer,
+    AsyncChat, Chat, ChatHandler, ChatState, FileProducer, Producer, ReadProducer, SimpleProducer,
+    Terminator, default_handle_read, find_prefix_at_end, producer_fn, simple_producer,
 };
 pub use cx::Cx;
 pub use dispatcher::Dispatcher;

@@ -55,6 +55,51 @@ pub(crate) fn accept(sock: &socket2::Socket) -> io::Result<(socket2::Socket, soc
     sock.accept()
 }
 
+/// One `sendfile(2)` of up to `len` (> 0) bytes of `file` from `offset` to a
+/// stream socket, where the crate uses it: Linux and Android. `None` where it does
+/// not (other platforms, or an offset `off_t` cannot hold): the caller copies instead.
+///
+/// Not on macOS, iOS or FreeBSD although socket2 has it there: their `sendfile`
+/// reports EAGAIN on a non-blocking socket even when part of the file was sent, and
+/// socket2 then returns the error and loses the count, so the caller could not know
+/// where to resume.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn sendfile(
+    sock: &socket2::Socket,
+    file: &std::fs::File,
+    offset: u64,
+    len: usize,
+) -> Option<io::Result<usize>> {
+    let len = std::num::NonZeroUsize::new(len)?;
+    let end = offset.checked_add(len.get() as u64)?;
+    // socket2 converts the offset with `as off_t`: past its range it would wrap.
+    if end > libc::off_t::MAX as u64 {
+        return None;
+    }
+    let offset = usize::try_from(offset).ok()?;
+    Some(sock.sendfile(file, offset, Some(len)))
+}
+
+/// No `sendfile` here (see the Linux version for why): the caller copies.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(crate) fn sendfile(
+    _sock: &socket2::Socket,
+    _file: &std::fs::File,
+    _offset: u64,
+    _len: usize,
+) -> Option<io::Result<usize>> {
+    None
+}
+
+/// `sendfile` cannot serve this file or socket (EINVAL: the file has no page cache
+/// to splice from, as some special and FUSE files; ENOSYS, EOPNOTSUPP): copy instead.
+pub(crate) fn sendfile_unsupported(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP)
+    )
+}
+
 /// True for a connect that was started and goes on in the background.
 pub(crate) fn in_progress(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::WouldBlock

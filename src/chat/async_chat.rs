@@ -449,15 +449,17 @@ impl<'a> Chat<'_, 'a> {
     ///
     /// # Examples
     ///
-    /// Streaming a file without reading it into memory:
+    /// Streaming a file without reading it into memory: a
+    /// [`FileProducer`](crate::FileProducer) goes out with `sendfile(2)` where it
+    /// can (any other [`std::io::Read`] with a [`ReadProducer`](crate::ReadProducer)):
     ///
     /// ```no_run
-    /// use asyncore::{Chat, ReadProducer};
+    /// use asyncore::{Chat, FileProducer};
     ///
     /// fn send_log(chat: &mut Chat<'_, '_>) -> std::io::Result<()> {
     ///     let file = std::fs::File::open("/var/log/big.log")?;
     ///     chat.push(b"200 OK\r\n\r\n");
-    ///     chat.push_with_producer(ReadProducer::with_default_chunk_size(file));
+    ///     chat.push_with_producer(FileProducer::new(file)?);
     ///     chat.close_when_done();
     ///     Ok(())
     /// }

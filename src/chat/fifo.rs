@@ -15,6 +15,9 @@
 //!   the pass's byte budget is spent.
 //! * Buffers that have been sent go back to a small per-thread pool instead of being
 //!   freed, and an idle channel holds no buffer at all.
+//! * A [`FileProducer`](crate::chat::FileProducer) is not asked for chunks: once it
+//!   is first it is sent with [`Channel::send_file`] (`sendfile(2)` on Linux), up to
+//!   the pass's byte budget per call, and the bytes after it follow when it is done.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -184,11 +187,33 @@ impl Fifo {
                 if let Some(err) = failed {
                     return Err(err);
                 }
-                // Either a close marker is first, or the producers at the front were
-                // exhausted and the FIFO is empty now (handled at the top).
-                if matches!(self.items.front(), Some(Item::Close)) {
-                    self.items.pop_front();
-                    return Ok(Outcome::Close);
+                // A close marker is first, or a file, or the producers at the front
+                // were exhausted and the FIFO is empty now (handled at the top).
+                match self.items.front_mut() {
+                    Some(Item::Close) => {
+                        self.items.pop_front();
+                        return Ok(Outcome::Close);
+                    }
+                    Some(Item::Producer(producer)) => {
+                        let Some(file) = producer.as_file_producer() else {
+                            unreachable!("prepare stops at a producer only for a file");
+                        };
+                        let ask = file.next_len(budget.saturating_sub(sent_total).max(1));
+                        let n = file.send_at_most(chan, ask)?;
+                        sent_total += n;
+                        if file.is_done() {
+                            self.items.pop_front();
+                        } else if n < ask {
+                            // Full, or the file just ended (then the socket is still
+                            // writable and the next pass finds out).
+                            return Ok(Outcome::Blocked);
+                        }
+                        if sent_total >= budget && !self.items.is_empty() {
+                            return Ok(Outcome::Budget);
+                        }
+                        continue;
+                    }
+                    _ => {}
                 }
                 debug_assert!(self.items.is_empty());
                 if self.items.is_empty() {
@@ -226,6 +251,10 @@ impl Fifo {
                 }
                 Item::Close => break,
                 Item::Producer(producer) => {
+                    // A file goes by itself, with `sendfile`, once it is first.
+                    if producer.as_file_producer().is_some() {
+                        break;
+                    }
                     if count > 0 && gathered >= pull_ahead {
                         break;
                     }

@@ -12,7 +12,9 @@
 //!   terminator cut between reads) and can refuse a message longer than a limit.
 //! * [`Producer`] is the output protocol: `more()` hands out the next chunk, empty when
 //!   done. [`SimpleProducer`] serves a byte string, [`ReadProducer`] streams any
-//!   [`std::io::Read`].
+//!   [`std::io::Read`], and [`FileProducer`] a file (or a range of one), which the
+//!   output FIFO sends with `sendfile(2)` on Linux and Android instead of asking it
+//!   for chunks.
 //! * [`ChatHandler`] is what a Python subclass writes: `collect_incoming_data`,
 //!   `found_terminator` and any overrides, on a type that holds only its own state.
 //! * [`AsyncChat`] wraps a handler with what the subclass inherits ([`ChatState`]:
@@ -39,11 +41,13 @@
 
 mod async_chat;
 mod fifo;
+mod file_producer;
 mod output;
 mod producer;
 mod terminator;
 
 pub use async_chat::*;
+pub use file_producer::FileProducer;
 pub use output::Output;
 pub use producer::*;
 pub use terminator::*;

@@ -2,10 +2,14 @@
 //!
 //! asynchat keeps a FIFO of producers and, whenever the socket can take more, asks the
 //! first one for its next chunk with `more()`; an empty chunk means that producer is
-//! exhausted and the next one is asked. [`Producer`] is that protocol.
+//! exhausted and the next one is asked. [`Producer`] is that protocol. (A
+//! [`FileProducer`] is the exception: the FIFO recognises it and sends the file with
+//! `sendfile(2)` where it can, without asking for chunks.)
 
 use std::fmt;
 use std::io::{self, Read};
+
+use crate::chat::FileProducer;
 
 /// Python's producer protocol: something that hands out its output piece by piece.
 ///
@@ -44,11 +48,38 @@ use std::io::{self, Read};
 pub trait Producer {
     /// The next chunk of output; empty when there is no more.
     fn more(&mut self) -> io::Result<Vec<u8>>;
+
+    /// The [`FileProducer`] this producer is, if it is one: then a chat channel's
+    /// output sends it with [`Channel::send_file`](crate::Channel::send_file)
+    /// (`sendfile(2)` where it can) instead of asking [`more`](Producer::more).
+    ///
+    /// Default `None`. Only [`FileProducer`] and the forwarding impls (`Box<P>`,
+    /// `&mut P`) return `Some`; a wrapper of your own around a `FileProducer` may
+    /// forward it too, knowing its `more` is then bypassed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use asyncore::chat::{FileProducer, Producer, SimpleProducer};
+    ///
+    /// let file = std::fs::File::open(std::env::current_exe()?)?;
+    /// let mut boxed: Box<dyn Producer> = Box::new(FileProducer::new(file)?);
+    /// assert!(boxed.as_file_producer().is_some());
+    /// assert!(SimpleProducer::new("x").as_file_producer().is_none());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    fn as_file_producer(&mut self) -> Option<&mut FileProducer> {
+        None
+    }
 }
 
 impl<P: Producer + ?Sized> Producer for Box<P> {
     fn more(&mut self) -> io::Result<Vec<u8>> {
         (**self).more()
+    }
+
+    fn as_file_producer(&mut self) -> Option<&mut FileProducer> {
+        (**self).as_file_producer()
     }
 }
 
@@ -76,6 +107,10 @@ impl Producer for String {
 impl<P: Producer + ?Sized> Producer for &mut P {
     fn more(&mut self) -> io::Result<Vec<u8>> {
         (**self).more()
+    }
+
+    fn as_file_producer(&mut self) -> Option<&mut FileProducer> {
+        (**self).as_file_producer()
     }
 }
 
@@ -182,8 +217,9 @@ pub fn simple_producer(data: impl Into<Vec<u8>>, buffer_size: usize) -> SimplePr
     SimpleProducer::with_buffer_size(data, buffer_size)
 }
 
-/// Streams anything that implements [`Read`] (a file, say) in chunks of at most
-/// `chunk_size` bytes, without loading it all.
+/// Streams anything that implements [`Read`] in chunks of at most `chunk_size`
+/// bytes, without loading it all. For a regular file pushed to a chat channel,
+/// [`FileProducer`] is faster: it is sent with `sendfile(2)` where it can.
 ///
 /// Each [`more`](Producer::more) makes one successful `read` (retrying
 /// [`Interrupted`](io::ErrorKind::Interrupted)); a read of 0 bytes is the end, after
