@@ -1,6 +1,7 @@
 //! Compares the crate's servers with peer servers (raw mio, tokio, tokio_util
 //! `LinesCodec`) on identical work: ping-pong, bulk, 10,000 idle connections,
-//! pipelined lines, and the terminator splitter alone.
+//! pipelined lines, and the terminator splitter alone; and the crate's file
+//! serving by `sendfile` beside its read + push path (`file`).
 //!
 //! The crate's echo server is the shipped `echo_server` example's handlers, included
 //! from `examples/echo_server/handler.rs`. The raw mio baseline is the common one:

@@ -1,5 +1,7 @@
-//! The load generators: one mio-driven client thread, the same for every server.
+//! The load generators: one mio-driven client thread, the same for every server
+//! (the file scenario's downloads: one blocking connection at a time).
 
+pub mod download;
 pub mod pingpong;
 pub mod stream;
 

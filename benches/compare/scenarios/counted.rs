@@ -69,13 +69,13 @@ impl Loads {
 
 /// A counting tool, found (or not) on this machine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Tool {
+pub(super) enum Tool {
     Strace,
     Callgrind,
 }
 
 impl Tool {
-    fn program(self) -> &'static str {
+    pub(super) fn program(self) -> &'static str {
         match self {
             Tool::Strace => "strace",
             Tool::Callgrind => "valgrind",
@@ -101,7 +101,7 @@ impl Tool {
     }
 
     /// Whether the tool is here and works: `Err` says why not, for the table's note.
-    fn probe(self) -> Result<(), String> {
+    pub(super) fn probe(self) -> Result<(), String> {
         let out =
             std::env::temp_dir().join(format!("asyncore-counted-probe-{}", std::process::id()));
         let mut cmd = self.command(&out);
@@ -128,7 +128,7 @@ impl Tool {
 
 /// What a tool counted over one child's life.
 #[derive(Clone, Debug, Default)]
-struct Counts {
+pub(super) struct Counts {
     /// The total (syscalls, or instructions).
     total: u64,
     /// Syscalls by name (strace only).
@@ -259,13 +259,13 @@ fn check(result: std::io::Result<u64>) -> Result<(), String> {
     }
 }
 
-fn per_op(short: &Counts, long: &Counts, ops: f64) -> f64 {
+pub(super) fn per_op(short: &Counts, long: &Counts, ops: f64) -> f64 {
     (long.total as f64 - short.total as f64) / ops
 }
 
 /// "mio syscalls/rt: epoll_wait 1.00, read 1.00, write 1.00": every syscall whose
 /// count grew by at least 0.01 per operation, most first.
-fn breakdown(name: &str, op: &str, short: &Counts, long: &Counts, ops: f64) -> String {
+pub(super) fn breakdown(name: &str, op: &str, short: &Counts, long: &Counts, ops: f64) -> String {
     let mut grown: Vec<(f64, &str)> = long
         .by_name
         .iter()
@@ -276,7 +276,7 @@ fn breakdown(name: &str, op: &str, short: &Counts, long: &Counts, ops: f64) -> S
         .filter(|&(per, _)| per >= 0.005)
         .collect();
     grown.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
-    let decimals = if op == "rt" { 2 } else { 1 };
+    let decimals = if op == "MB" { 1 } else { 2 };
     let list: Vec<String> = grown
         .iter()
         .map(|(per, call)| format!("{call} {per:.decimals$}"))
@@ -291,10 +291,23 @@ fn counted(
     tool: Tool,
     load: impl FnOnce(&Running) -> Result<(), String>,
 ) -> Result<Counts, String> {
+    counted_with(server, tool, &[], load)
+}
+
+/// [`counted`], with `extra` arguments for the tool after its own (the file
+/// scenario passes strace `-E NAME=VALUE` to set the child's environment).
+pub(super) fn counted_with(
+    server: &Server,
+    tool: Tool,
+    extra: &[String],
+    load: impl FnOnce(&Running) -> Result<(), String>,
+) -> Result<Counts, String> {
     let out = out_file(server, tool);
     let _ = std::fs::remove_file(&out);
     let result = (|| {
-        let running = Running::in_child_under(server, &tool.command(&out))
+        let mut command = tool.command(&out);
+        command.extend_from_slice(extra);
+        let running = Running::in_child_under(server, &command)
             .map_err(|e| format!("start under {}: {e}", tool.program()))?;
         let loaded = load(&running);
         let stopped = running.finish();

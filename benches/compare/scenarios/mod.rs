@@ -3,6 +3,7 @@
 
 pub mod bulk;
 pub mod counted;
+pub mod file;
 pub mod idle;
 pub mod lines;
 pub mod pingpong;
@@ -48,6 +49,10 @@ pub const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "counted",
         run: counted::run,
+    },
+    Scenario {
+        name: "file",
+        run: file::run,
     },
 ];
 

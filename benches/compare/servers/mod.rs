@@ -11,6 +11,9 @@
 //!   (tokio's I/O types take the same short-read shortcut).
 //! - `tokio-lines` ([`tokio_lines`]): tokio_util's `LinesCodec` for the lines scenario.
 //!
+//! The file scenario compares two of the crate's own servers ([`asyncore_file`]):
+//! `asyncore-sendfile` pushes a `FileProducer`, `asyncore-read` a `ReadProducer`.
+//!
 //! The crate's `asyncore` server is the shipped `echo_server` example's handlers
 //! ([`asyncore_echo`]); `asyncore-chat` is the bench's own `AsyncChat` line echo.
 //! [`BASELINE_NOTES`] says the same under the tables.
@@ -28,7 +31,7 @@
 //!   CPU time, so work moved to another thread goes unmeasured);
 //! - echo every byte it receives ([`Protocol::Echo`]) or every `\n`-terminated line
 //!   with its `\n` ([`Protocol::Lines`]), on any number of connections, closing a
-//!   connection when the peer does;
+//!   connection when the peer does (or send a file and close, [`Protocol::File`]);
 //! - return soon after `stop` is given, dropping its connections: poll
 //!   [`Stop::is_stopped`] with a bounded poll timeout, or register a wake-up with
 //!   [`Stop::on_stop`]. A server still running 5 s after the stop is reported as
@@ -39,6 +42,7 @@
 
 mod asyncore_chat;
 mod asyncore_echo;
+pub mod asyncore_file;
 mod mio_echo;
 mod tokio_accept;
 mod tokio_echo;
@@ -65,6 +69,8 @@ pub enum Protocol {
     Echo,
     /// Echoes every `\n`-terminated line (lines scenario).
     Lines,
+    /// Sends a file to every connection, then closes it (file scenario).
+    File,
 }
 
 /// One server under comparison.
@@ -97,6 +103,11 @@ pub const ASYNCORE: &str = "asyncore";
 pub const ASYNCORE_STEPPED: &str = "asyncore-step";
 /// The crate's `AsyncChat` line-echo server (goals are checked against this name).
 pub const ASYNCHAT: &str = "asyncore-chat";
+
+/// The crate's `AsyncChat` file server pushing a `FileProducer` (`sendfile`).
+pub const ASYNCORE_SENDFILE: &str = "asyncore-sendfile";
+/// The same pushing a `ReadProducer` (read + send), the file scenario's baseline.
+pub const ASYNCORE_READ: &str = "asyncore-read";
 
 /// What the echo baselines do, printed under the tables that compare with them.
 pub const BASELINE_NOTES: &[&str] = &[
@@ -142,6 +153,18 @@ pub const SERVERS: &[Server] = &[
         name: ASYNCHAT,
         protocol: Protocol::Lines,
         serve: asyncore_chat::serve,
+        only_in: &[],
+    },
+    Server {
+        name: ASYNCORE_SENDFILE,
+        protocol: Protocol::File,
+        serve: asyncore_file::serve_sendfile,
+        only_in: &[],
+    },
+    Server {
+        name: ASYNCORE_READ,
+        protocol: Protocol::File,
+        serve: asyncore_file::serve_read,
         only_in: &[],
     },
 ];
