@@ -12,15 +12,13 @@ use crate::servers::{
 #[derive(Clone, Copy, Debug)]
 pub enum Check {
     /// At least this multiple of the baseline's figure.
-    AtLeastTimes(&'static str, f64),
+    MinTimes(&'static str, f64),
     /// At most this multiple of the baseline's figure.
-    AtMostTimes(&'static str, f64),
+    MaxTimes(&'static str, f64),
     /// At least this value.
-    AtLeast(f64),
+    Min(f64),
     /// At most this value.
-    AtMost(f64),
-    /// Below this value.
-    Below(f64),
+    Max(f64),
 }
 
 /// One goal: `server`'s `column` in table `table`.
@@ -54,65 +52,29 @@ use Check::*;
 
 /// Every goal, in the order.
 pub const GOALS: &[Goal] = &[
-    goal("pingpong-1", "rt/s", ASYNCORE, AtLeastTimes(MIO, 0.95)),
-    goal("pingpong-1", "rt/s", ASYNCORE, AtLeastTimes(TOKIO, 1.0)),
-    goal("pingpong-100", "rt/s", ASYNCORE, AtLeastTimes(MIO, 0.95)),
-    goal("pingpong-100", "rt/s", ASYNCORE, AtLeastTimes(TOKIO, 1.0)),
-    goal("pingpong-1000", "rt/s", ASYNCORE, AtLeastTimes(MIO, 0.95)),
-    goal("pingpong-1000", "rt/s", ASYNCORE, AtLeastTimes(TOKIO, 1.0)),
-    goal("pingpong-1", "user µs/rt", ASYNCORE, AtMostTimes(MIO, 1.5)),
-    goal(
-        "pingpong-1",
-        "user µs/rt",
-        ASYNCORE,
-        AtMostTimes(TOKIO, 1.0),
-    ),
-    goal(
-        "pingpong-100",
-        "user µs/rt",
-        ASYNCORE,
-        AtMostTimes(MIO, 1.5),
-    ),
-    goal(
-        "pingpong-100",
-        "user µs/rt",
-        ASYNCORE,
-        AtMostTimes(TOKIO, 1.0),
-    ),
-    goal(
-        "pingpong-1000",
-        "user µs/rt",
-        ASYNCORE,
-        AtMostTimes(MIO, 1.5),
-    ),
-    goal(
-        "pingpong-1000",
-        "user µs/rt",
-        ASYNCORE,
-        AtMostTimes(TOKIO, 1.0),
-    ),
-    goal("bulk", "MB/s", ASYNCORE, AtLeastTimes(MIO, 0.95)),
-    goal("idle", "active rt/s", ASYNCORE, AtLeastTimes(MIO, 0.8)),
-    goal("idle", "B/idle conn", ASYNCORE, Below(2048.0)),
-    goal("lines", "lines/s", ASYNCHAT, AtLeastTimes(LINES_CODEC, 1.0)),
-    goal("splitter", "64KiB GB/s", ASYNCORE_SPLITTER, AtLeast(1.0)),
-    goal("counted", "instr/rt", ASYNCORE, AtMostTimes(MIO, 3.0)),
-    goal("counted", "instr/rt", ASYNCORE, AtMostTimes(TOKIO, 0.3)),
-    goal("counted", "syscalls/MB", ASYNCORE, AtMostTimes(MIO, 1.05)),
+    goal("pingpong-1", "rt/s", ASYNCORE, MinTimes(MIO, 0.97)),
+    goal("pingpong-1", "rt/s", ASYNCORE, MinTimes(TOKIO, 1.0)),
+    goal("pingpong-100", "rt/s", ASYNCORE, MinTimes(MIO, 0.97)),
+    goal("pingpong-100", "rt/s", ASYNCORE, MinTimes(TOKIO, 1.0)),
+    goal("pingpong-1000", "rt/s", ASYNCORE, MinTimes(MIO, 0.97)),
+    goal("pingpong-1000", "rt/s", ASYNCORE, MinTimes(TOKIO, 1.0)),
+    goal("bulk", "MB/s", ASYNCORE, MinTimes(MIO, 1.0)),
+    goal("idle", "active rt/s", ASYNCORE, MinTimes(MIO, 0.95)),
+    goal("idle", "B/idle conn", ASYNCORE, Max(160.0)),
+    goal("lines", "lines/s", ASYNCHAT, MinTimes(LINES_CODEC, 1.5)),
+    goal("splitter", "64KiB GB/s", ASYNCORE_SPLITTER, Min(4.0)),
+    goal("counted", "instr/rt", ASYNCORE, MaxTimes(MIO, 3.0)),
+    goal("counted", "instr/rt", ASYNCORE, MaxTimes(TOKIO, 0.3)),
+    goal("counted", "syscalls/MB", ASYNCORE, MaxTimes(MIO, 1.05)),
     // Against the client that discards in the kernel, where the server's cost sets
     // the pace; file-copy shows the same pair with a client that copies every byte.
     goal(
         "file-discard",
         "MB/s",
         ASYNCORE_SENDFILE,
-        AtLeastTimes(ASYNCORE_READ, 2.0),
+        MinTimes(ASYNCORE_READ, 2.0),
     ),
-    goal(
-        "file-discard",
-        FILE_SYSCALLS,
-        ASYNCORE_SENDFILE,
-        AtMost(1.0),
-    ),
+    goal("file-discard", FILE_SYSCALLS, ASYNCORE_SENDFILE, Max(1.0)),
 ];
 
 /// Prints every goal's state; returns how many passed and missed.
@@ -122,11 +84,10 @@ pub fn print(tables: &[Table]) -> (usize, usize) {
     let (mut pass, mut miss) = (0, 0);
     for g in GOALS {
         let wanted = match g.check {
-            AtLeastTimes(b, x) => format!(">= {x:.2}x {b}"),
-            AtMostTimes(b, x) => format!("<= {x:.2}x {b}"),
-            AtLeast(v) => format!(">= {v}"),
-            AtMost(v) => format!("<= {v}"),
-            Below(v) => format!("< {v}"),
+            MinTimes(b, x) => format!(">= {x:.2}x {b}"),
+            MaxTimes(b, x) => format!("<= {x:.2}x {b}"),
+            Min(v) => format!(">= {v}"),
+            Max(v) => format!("<= {v}"),
         };
         let what = format!("{} {}: {} {}", g.table, g.column, g.server, wanted);
         let Some(table) = tables.iter().find(|t| t.id == g.table) else {
@@ -143,7 +104,7 @@ pub fn print(tables: &[Table]) -> (usize, usize) {
         };
         let decimals = table.decimals(g.column);
         let (ok, shown) = match g.check {
-            AtLeastTimes(b, x) | AtMostTimes(b, x) => {
+            MinTimes(b, x) | MaxTimes(b, x) => {
                 let Some(base) = table.value(b, g.column) else {
                     println!("  ----  {what}  (no figure for {b})");
                     continue;
@@ -155,15 +116,14 @@ pub fn print(tables: &[Table]) -> (usize, usize) {
                     continue;
                 }
                 let ok = match g.check {
-                    AtLeastTimes(..) => ratio >= x,
+                    MinTimes(..) => ratio >= x,
                     _ => ratio <= x,
                 };
                 let (v, b) = (number(Some(value), decimals), number(Some(base), decimals));
                 (ok, format!("{ratio:.2}x ({v} vs {b})"))
             }
-            AtLeast(v) => (value >= v, number(Some(value), decimals)),
-            AtMost(v) => (value <= v, number(Some(value), decimals)),
-            Below(v) => (value < v, number(Some(value), decimals)),
+            Min(v) => (value >= v, number(Some(value), decimals)),
+            Max(v) => (value <= v, number(Some(value), decimals)),
         };
         if ok {
             pass += 1;
