@@ -75,10 +75,21 @@ pub struct Cx<'a> {
 
 impl<'a> Cx<'a> {
     pub(crate) fn new(chan: &'a mut Channel, map: &'a Map, node: &'a NodeRef) -> Cx<'a> {
+        Cx::with_meta(chan, map, node, &node.node().meta)
+    }
+
+    /// [`Cx::new`] for a caller that has the node's notes at hand already.
+    #[inline]
+    pub(crate) fn with_meta(
+        chan: &'a mut Channel,
+        map: &'a Map,
+        node: &'a NodeRef,
+        meta: &'a crate::node::Meta,
+    ) -> Cx<'a> {
         Cx {
             chan,
             map,
-            meta: &node.node().meta,
+            meta,
             node,
             out: None,
         }

@@ -100,8 +100,10 @@ pub(crate) fn serve(
         }
         meta.stale();
         if fire.intersects(Ready::READ | Ready::WRITE | Ready::PRIORITY) {
-            let r = crate::panic::catch_phased(|phase| dispatch(d, cx, fire, phase));
-            settle(d, cx, r.and_then(|r| r))?;
+            match crate::panic::catch_phased(|phase| dispatch(d, cx, fire, phase)) {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) | Err(e) => settle(d, cx, Err(e))?,
+            }
         }
         if gone(cx, key) {
             return Ok(());

@@ -182,7 +182,7 @@ impl Core {
             n.meta.consult_in(pass);
             let _running = n.meta.enter();
             let wants = {
-                let mut cx = Cx::new(&mut chan, map, node);
+                let mut cx = Cx::with_meta(&mut chan, map, node, &n.meta);
                 dispatch::consult(&mut *d, &mut cx)
             };
             if n.meta.key() != Some(key) || !chan.is_open() {
@@ -235,7 +235,7 @@ impl Core {
         }
         let _running = n.meta.enter();
         let result = {
-            let mut cx = Cx::new(&mut chan, map, node);
+            let mut cx = Cx::with_meta(&mut chan, map, node, &n.meta);
             dispatch::serve(self, &mut *d, &mut cx, key, at)
         };
         self.after_run(map, node, &mut chan, &mut *d);
