@@ -37,8 +37,9 @@
 //! passes call every handler at most `count` times. [`Map::set_dispatch_budget`]
 //! lets a pass serve a channel that still has readiness it wants up to `n` times,
 //! consulting its predicates before each, before it polls again: a busy stream is
-//! then read in runs instead of one `handle_read` per poll, which gave a bulk echo
-//! 1.2x to 1.6x the throughput of one dispatch per pass (`cargo bench -- bulk`). Only
+//! then read in runs instead of one `handle_read` per poll, which gives the shipped
+//! echo server 1.0x to 1.2x the bulk throughput of one dispatch per pass (`cargo bench
+//! -- bulk`, three runs). Only
 //! the interleaving of busy channels differs (`A A B B` rather than `A B A B`). The
 //! setting is the map's, whoever drives it.
 //!

@@ -219,7 +219,8 @@ impl Map {
     /// `loop_(.., count)` calls a handler at most `count` times and two busy channels
     /// are served `A B A B`. A server that wants throughput sets more: with 16, a busy
     /// stream is read in runs of up to 16 `handle_read`s before the loop polls again,
-    /// and a bulk echo gets 1.2x to 1.6x the throughput (`cargo bench -- bulk`); busy
+    /// and the shipped echo server's bulk echo gets 1.0x to 1.2x the throughput
+    /// (`cargo bench -- bulk`, three runs; 0.1's bench handler gained more); busy
     /// channels are then served `A A B B`. Every handler is still called only when its
     /// predicates want the readiness it has. `0` counts as 1.
     ///
