@@ -39,7 +39,7 @@
 //! consulting its predicates before each, before it polls again: a busy stream is
 //! then read in runs instead of one `handle_read` per poll, which gives the shipped
 //! echo server 1.0x to 1.2x the bulk throughput of one dispatch per pass (`cargo bench
-//! -- bulk`, three runs). Only
+//! -- bulk`, five runs). Only
 //! the interleaving of busy channels differs (`A A B B` rather than `A B A B`). The
 //! setting is the map's, whoever drives it.
 //!

@@ -220,7 +220,7 @@ impl Map {
     /// are served `A B A B`. A server that wants throughput sets more: with 16, a busy
     /// stream is read in runs of up to 16 `handle_read`s before the loop polls again,
     /// and the shipped echo server's bulk echo gets 1.0x to 1.2x the throughput
-    /// (`cargo bench -- bulk`, three runs; 0.1's bench handler gained more); busy
+    /// (`cargo bench -- bulk`, five runs; 0.1's bench handler gained more); busy
     /// channels are then served `A A B B`. Every handler is still called only when its
     /// predicates want the readiness it has. `0` counts as 1.
     ///
