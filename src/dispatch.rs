@@ -81,14 +81,8 @@ pub(crate) fn serve(
     // old, as the answers are in Python's loop (asked before `select`). An answer
     // that wants none of it is asked again.
     let standing = meta.fresh_in(pass - 1) && cx.ready.intersects(mask(meta.wants.get()));
-    if !meta.serve_in(pass) && !standing {
-        let wants = consult(d, cx);
-        if gone(cx, key) {
-            return Ok(());
-        }
-        let meta = cx.meta();
-        meta.wants.set(wants);
-        meta.consult_in(pass);
+    if !meta.serve_in(pass) && !standing && ask(d, cx, key, pass).is_none() {
+        return Ok(());
     }
     let mut round = 0;
     while round < budget {
@@ -117,13 +111,9 @@ pub(crate) fn serve(
         if cx.ready.without(Ready::NOTES).is_empty() {
             return Ok(()); // nothing left to dispatch: wait for an event
         }
-        let wants = consult(d, cx);
-        if gone(cx, key) {
+        let Some(wants) = ask(d, cx, key, pass) else {
             return Ok(());
-        }
-        let meta = cx.meta();
-        meta.wants.set(wants);
-        meta.consult_in(pass);
+        };
         if !cx.ready.intersects(mask(wants)) && !cx.close_due {
             return Ok(());
         }
@@ -132,6 +122,20 @@ pub(crate) fn serve(
         }
     }
     Ok(())
+}
+
+/// Consults the predicates and records their answer as pass `pass`'s; `None` if
+/// they closed the channel or moved it (then the caller leaves it alone).
+#[inline]
+fn ask(d: &mut dyn Dispatcher, cx: &mut Cx<'_>, key: Key, pass: u64) -> Option<Ready> {
+    let wants = consult(d, cx);
+    if gone(cx, key) {
+        return None;
+    }
+    let meta = cx.meta();
+    meta.wants.set(wants);
+    meta.consult_in(pass);
+    Some(wants)
 }
 
 /// `handle_close` when a socket call found the peer gone (or a chat's

@@ -190,7 +190,6 @@ impl Core {
                 return false;
             }
             n.meta.wants.set(wants);
-            n.meta.consult_in(pass);
         }
         chan.ready.intersects(dispatch::mask(n.meta.wants.get())) || chan.close_due
     }

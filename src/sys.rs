@@ -17,16 +17,6 @@ pub(crate) const SEND_FLAGS: libc::c_int = libc::MSG_NOSIGNAL;
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 pub(crate) const SEND_FLAGS: libc::c_int = 0;
 
-/// True where [`accept`] makes the socket non-blocking itself.
-pub(crate) const ACCEPT_SETS_NONBLOCKING: bool = cfg!(any(
-    target_os = "linux",
-    target_os = "android",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly"
-));
-
 /// Accepts a connection, non-blocking and close-on-exec from the start where the
 /// platform has `accept4` (one system call instead of three).
 #[cfg(any(
@@ -37,12 +27,19 @@ pub(crate) const ACCEPT_SETS_NONBLOCKING: bool = cfg!(any(
     target_os = "openbsd",
     target_os = "dragonfly"
 ))]
-pub(crate) fn accept(sock: &socket2::Socket) -> io::Result<(socket2::Socket, socket2::SockAddr)> {
-    sock.accept4(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
+mod accepting {
+    /// [`accept`] makes the socket non-blocking itself.
+    pub(crate) const ACCEPT_SETS_NONBLOCKING: bool = true;
+
+    pub(crate) fn accept(
+        sock: &socket2::Socket,
+    ) -> std::io::Result<(socket2::Socket, socket2::SockAddr)> {
+        sock.accept4(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
+    }
 }
 
-/// Accepts a connection (close-on-exec; `Channel::from_socket` makes it
-/// non-blocking).
+/// Accepts a connection (close-on-exec; `Channel::from_socket` and
+/// `Channel::accepted` make it non-blocking).
 #[cfg(not(any(
     target_os = "linux",
     target_os = "android",
@@ -51,9 +48,18 @@ pub(crate) fn accept(sock: &socket2::Socket) -> io::Result<(socket2::Socket, soc
     target_os = "openbsd",
     target_os = "dragonfly"
 )))]
-pub(crate) fn accept(sock: &socket2::Socket) -> io::Result<(socket2::Socket, socket2::SockAddr)> {
-    sock.accept()
+mod accepting {
+    /// [`accept`] leaves the socket blocking: the caller makes it non-blocking.
+    pub(crate) const ACCEPT_SETS_NONBLOCKING: bool = false;
+
+    pub(crate) fn accept(
+        sock: &socket2::Socket,
+    ) -> std::io::Result<(socket2::Socket, socket2::SockAddr)> {
+        sock.accept()
+    }
 }
+
+pub(crate) use accepting::{ACCEPT_SETS_NONBLOCKING, accept};
 
 /// One `sendfile(2)` of up to `len` (> 0) bytes of `file` from `offset` to a
 /// stream socket, where the crate uses it: Linux and Android. `None` where it does
