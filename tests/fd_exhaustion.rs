@@ -94,17 +94,6 @@ fn exhaust(addr: SocketAddr) -> Vec<TcpStream> {
     clients
 }
 
-/// Polls `map` for `window`, returning how many passes ran.
-fn passes_over(map: &Map, window: Duration) -> usize {
-    let start = Instant::now();
-    let mut passes = 0;
-    while start.elapsed() < window {
-        map.poll(Duration::from_millis(50)).unwrap();
-        passes += 1;
-    }
-    passes
-}
-
 /// What both tests check once `map` serves a listener at `addr` and the process is
 /// out of descriptors: it sleeps, keeps the listener, logs once, and resumes.
 fn weathers_exhaustion(map: &Map, addr: SocketAddr, listener_open: impl Fn() -> bool) {
@@ -112,7 +101,7 @@ fn weathers_exhaustion(map: &Map, addr: SocketAddr, listener_open: impl Fn() -> 
     log::set_max_level(log::LevelFilter::Info);
     let mut clients = exhaust(addr);
     // Serve what can be served: every accept after the last free descriptor fails.
-    let passes = passes_over(map, Duration::from_millis(600));
+    let passes = passes_over(map, Duration::from_millis(600), Duration::from_millis(50));
     assert!(listener_open(), "the listener survived EMFILE");
     // A loop that retried the failing accept would run thousands of passes; one that
     // sleeps runs about one per 50 ms poll, plus the resumes every 100 ms.

@@ -8,25 +8,13 @@ mod util;
 use std::cell::{Cell, RefCell};
 use std::io::Write;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use asyncore::{Cx, Disconnect, Dispatcher, Map, Result};
 use socket2::SockRef;
 use util::*;
 
 const LIMIT: Duration = Duration::from_secs(10);
-
-/// Counts passes of `map.poll(20 ms)` over `window`: a loop that sleeps runs about
-/// one per 20 ms, one that spins thousands.
-fn passes_over(map: &Map, window: Duration) -> usize {
-    let start = Instant::now();
-    let mut passes = 0;
-    while start.elapsed() < window {
-        map.poll(Duration::from_millis(20)).unwrap();
-        passes += 1;
-    }
-    passes
-}
 
 fn reset(peer: std::net::TcpStream) {
     SockRef::from(&peer)
@@ -82,7 +70,7 @@ fn a_reset_calls_handle_close_once_and_nothing_spins_whatever_the_handler_does()
         map.poll(Duration::from_millis(5)).unwrap();
     }
     reset(peer);
-    let passes = passes_over(&map, Duration::from_millis(400));
+    let passes = passes_over(&map, Duration::from_millis(400), Duration::from_millis(20));
     assert_eq!(
         closes.get(),
         1,
@@ -163,8 +151,11 @@ impl Dispatcher for Nester {
     }
     fn handle_read(&mut self, cx: &mut Cx<'_>) -> Result<()> {
         if !self.done.replace(true) {
-            self.nested_passes
-                .set(passes_over(&self.map, Duration::from_millis(300)));
+            self.nested_passes.set(passes_over(
+                &self.map,
+                Duration::from_millis(300),
+                Duration::from_millis(20),
+            ));
         }
         let mut buf = [0u8; 64];
         cx.recv_into(&mut buf)?;

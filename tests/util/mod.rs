@@ -14,6 +14,18 @@ pub fn any_local_address() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
 }
 
+/// Counts passes of `map.poll(each)` over `window`: a loop that sleeps runs about
+/// one per `each`, one that spins thousands.
+pub fn passes_over(map: &Map, window: Duration, each: Duration) -> usize {
+    let start = Instant::now();
+    let mut passes = 0;
+    while start.elapsed() < window {
+        map.poll(each).unwrap();
+        passes += 1;
+    }
+    passes
+}
+
 /// Runs passes of `map` until `done()` holds, failing the test after `limit`.
 pub fn run_until(map: &Map, limit: Duration, mut done: impl FnMut() -> bool) {
     let start = Instant::now();
