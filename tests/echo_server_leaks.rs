@@ -25,19 +25,6 @@ fn open_fds(server: &Server) -> usize {
         .count()
 }
 
-/// The server's CPU time so far, user plus system, in clock ticks (`/proc/PID/stat`
-/// fields 14 and 15).
-fn cpu_ticks(server: &Server) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{}/stat", server.pid())).unwrap();
-    // The command name (field 2) is in parentheses and may hold spaces: count the
-    // fields after its closing one, which is field 3.
-    let rest = &stat[stat.rfind(')').expect("comm in parentheses") + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: u64 = fields[14 - 3].parse().unwrap();
-    let stime: u64 = fields[15 - 3].parse().unwrap();
-    utime + stime
-}
-
 /// The server's descriptors once it is idle: the count, once it stays the same for
 /// 100 ms.
 fn idle_fds(server: &Server) -> usize {
@@ -164,9 +151,9 @@ fn a_reset_with_unsent_echo_does_not_make_the_server_spin() {
     }
     // Let the server see the resets.
     std::thread::sleep(Duration::from_millis(300));
-    let before = cpu_ticks(&server);
+    let before = server.cpu_ticks();
     std::thread::sleep(Duration::from_secs(1));
-    let used = cpu_ticks(&server) - before;
+    let used = server.cpu_ticks() - before;
     let fds = settle_fds(&server, baseline);
     eprintln!(
         "idle after 5 resets: {used} ticks of CPU in 1 s; fds {baseline} before, {fds} after"

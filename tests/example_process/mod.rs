@@ -82,8 +82,25 @@ impl Server {
     /// Starts example `name` with `args` (which must make it listen on loopback, port
     /// 0) and waits for its `listening on` line.
     pub fn start_with(name: &str, args: &[&str]) -> Server {
-        let mut child = Command::new(example_binary(name))
-            .args(args)
+        let mut command = Command::new(example_binary(name));
+        command.args(args);
+        Server::spawn(command)
+    }
+
+    /// Starts example `name` on 127.0.0.1 port 0 with at most `nofile` open file
+    /// descriptors (`ulimit -n` in a shell that then becomes the example, so the
+    /// process id is the example's).
+    pub fn start_limited(name: &str, nofile: u32) -> Server {
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(format!("ulimit -n {nofile} && exec \"$0\" 127.0.0.1:0"))
+            .arg(example_binary(name));
+        Server::spawn(command)
+    }
+
+    fn spawn(mut command: Command) -> Server {
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -120,6 +137,27 @@ impl Server {
         s.set_read_timeout(Some(LIMIT)).unwrap();
         s.set_write_timeout(Some(LIMIT)).unwrap();
         s
+    }
+
+    /// The server's CPU time so far, user plus system, in clock ticks
+    /// (`/proc/PID/stat` fields 14 and 15; Linux).
+    pub fn cpu_ticks(&self) -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap();
+        // The command name (field 2) is in parentheses and may hold spaces: count the
+        // fields after its closing one, which is field 3.
+        let rest = &stat[stat.rfind(')').expect("comm in parentheses") + 2..];
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let utime: u64 = fields[14 - 3].parse().unwrap();
+        let stime: u64 = fields[15 - 3].parse().unwrap();
+        utime + stime
+    }
+
+    /// True while the process runs.
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .try_wait()
+            .expect("waiting for the example")
+            .is_none()
     }
 
     /// The next line the server prints.
