@@ -511,6 +511,7 @@ impl Splitter {
     /// assert_eq!(second, Scan { data: 3, found: false, consumed: 3 });
     /// # Ok::<(), asyncore::Error>(())
     /// ```
+    #[inline]
     pub fn scan(&mut self, input: &[u8]) -> Result<Scan> {
         let len = input.len();
         if len == 0 {
@@ -535,6 +536,23 @@ impl Splitter {
                         found: true,
                         consumed: data,
                     })
+                }
+            }
+            // The common line terminator, with no limit to check: memchr alone.
+            Terminator::Bytes(needle) if needle.len() == 1 && self.limit.is_none() => {
+                match memchr::memchr(needle[0], input) {
+                    Some(data) => {
+                        self.collected = 0;
+                        Ok(Scan {
+                            data,
+                            found: true,
+                            consumed: data + 1,
+                        })
+                    }
+                    None => {
+                        self.collected = self.collected.saturating_add(len);
+                        Ok(Scan::partial(len))
+                    }
                 }
             }
             Terminator::Bytes(needle) => {
@@ -660,6 +678,26 @@ mod tests {
                     naive_prefix_at_end(haystack, needle),
                     "haystack {haystack:?} needle {needle:?}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn one_byte_fast_path_agrees_with_the_general_one() {
+        // Without a limit a one-byte terminator takes its own path; with a limit too
+        // large to matter it takes the general one. They must scan alike.
+        let input = b"ab\n\ncd\nefg".repeat(3);
+        let mut fast = Splitter::with_terminator("\n").unwrap();
+        let mut general = Splitter::with_terminator("\n").unwrap();
+        general.set_limit(Some(usize::MAX));
+        for chunk in input.chunks(5) {
+            let mut pos = 0;
+            while pos < chunk.len() {
+                let a = fast.scan(&chunk[pos..]).unwrap();
+                let b = general.scan(&chunk[pos..]).unwrap();
+                assert_eq!(a, b, "at {pos} of {chunk:?}");
+                assert_eq!(fast.collected(), general.collected());
+                pos += a.consumed;
             }
         }
     }

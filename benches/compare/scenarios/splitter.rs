@@ -48,31 +48,34 @@ fn asyncore_lines() -> Feed {
     let mut splitter = asyncore::chat::Splitter::with_terminator(b"\n").expect("terminator");
     let mut carry: Vec<u8> = Vec::new();
     Box::new(move |chunk: &[u8]| {
-        let mut scan_all = |input: &[u8]| {
-            let (mut found, mut pos) = (0, 0);
-            while pos < input.len() {
-                let s = splitter.scan(&input[pos..]).expect("no limit set");
-                black_box(&input[pos..pos + s.data]);
-                pos += s.consumed;
-                if !s.found {
-                    break;
-                }
-                found += 1;
-            }
-            (found, pos)
-        };
         if carry.is_empty() {
-            let (found, used) = scan_all(chunk);
+            let (found, used) = scan_all(&mut splitter, chunk);
             carry.extend_from_slice(&chunk[used..]);
             found
         } else {
             carry.extend_from_slice(chunk);
             let input = std::mem::take(&mut carry);
-            let (found, used) = scan_all(&input);
+            let (found, used) = scan_all(&mut splitter, &input);
             carry.extend_from_slice(&input[used..]);
             found
         }
     })
+}
+
+/// Scans `input` message by message, as `AsyncChat` does; returns the terminators
+/// found and the bytes used (the rest is a partial terminator to carry over).
+fn scan_all(splitter: &mut asyncore::chat::Splitter, input: &[u8]) -> (usize, usize) {
+    let (mut found, mut pos) = (0, 0);
+    while pos < input.len() {
+        let s = splitter.scan(&input[pos..]).expect("no limit set");
+        black_box(&input[pos..pos + s.data]);
+        pos += s.consumed;
+        if !s.found {
+            break;
+        }
+        found += 1;
+    }
+    (found, pos)
 }
 
 /// Chunk sizes, one column each.
