@@ -450,6 +450,7 @@ impl Channel {
     /// # Errors
     ///
     /// Any other failure.
+    #[inline]
     pub fn send(&mut self, data: &[u8]) -> io::Result<usize> {
         let res = self.write_raw(data);
         self.python_send(res)
@@ -747,6 +748,7 @@ impl Channel {
     /// # Errors
     ///
     /// As for [`recv`](Channel::recv).
+    #[inline(always)]
     pub fn recv_into(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self.read_raw(buf) {
             Ok(0) if !buf.is_empty() => {

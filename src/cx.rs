@@ -234,6 +234,7 @@ impl<'a> Cx<'a> {
     /// # Errors
     ///
     /// As for [`Channel::send`].
+    #[inline(always)]
     pub fn send(&mut self, data: &[u8]) -> io::Result<usize> {
         match &mut self.out {
             None => self.chan.send(data),
