@@ -52,7 +52,24 @@ impl Ready {
     }
 
     /// What a mio event says.
+    #[inline]
     pub(crate) fn from_event(ev: &mio::event::Event) -> Ready {
+        // The common events first: data to read, room to write, or both.
+        if !(ev.is_priority() || ev.is_read_closed() || ev.is_write_closed() || ev.is_error()) {
+            let mut r = Ready::EMPTY;
+            if ev.is_readable() {
+                r |= Ready::READ;
+            }
+            if ev.is_writable() {
+                r |= Ready::WRITE;
+            }
+            return r;
+        }
+        Ready::from_unusual_event(ev)
+    }
+
+    #[cold]
+    fn from_unusual_event(ev: &mio::event::Event) -> Ready {
         let mut r = Ready::EMPTY;
         if ev.is_priority() {
             // mio counts EPOLLPRI as readable too; only priority is meant here. Any
