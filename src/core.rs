@@ -380,16 +380,19 @@ impl Core {
     /// closed leaves the map (and `on_close` runs); one closed and given a new socket
     /// (or given a new socket in place of its old one) comes back under a new key;
     /// one that someone else closed meanwhile is closed now.
+    ///
+    /// `meta` is the node's (looked up once by the caller: reaching it through `node`
+    /// is a virtual call).
     #[inline]
     pub(crate) fn after_run(
         &self,
         map: &Map,
         node: &NodeRef,
+        meta: &Meta,
         chan: &mut Channel,
         d: &mut dyn Dispatcher,
     ) {
         // The common case, inline: nothing was asked for.
-        let meta = &node.node().meta;
         if !meta.close_requested.get()
             && !meta.detached.get()
             && !chan.accept_paused
@@ -461,7 +464,8 @@ impl Core {
         chan: &mut Channel,
         d: &mut dyn Dispatcher,
     ) {
-        self.after_run(map, node, chan, d);
-        self.enqueue(&node.node().meta);
+        let meta = &node.node().meta;
+        self.after_run(map, node, meta, chan, d);
+        self.enqueue(meta);
     }
 }

@@ -8,37 +8,25 @@ use crate::error::{Error, Result};
 use crate::ready::Ready;
 use crate::slab::Key;
 
-/// The readiness that leads to a dispatch, given what the predicates want.
-#[inline]
-pub(crate) fn mask(wants: Ready) -> Ready {
-    let mut m = Ready::HANGUP;
-    if wants.intersects(Ready::READ) {
-        m |= Ready::READ | Ready::PRIORITY;
-    }
-    if wants.intersects(Ready::WRITE) {
-        m |= Ready::WRITE;
-    }
-    m
-}
-
-/// The predicates, as readiness: READ if `readable()`, WRITE if `writable()` (never
-/// for a listening channel). A panic in one goes to `handle_error`, and the channel
-/// wants nothing this time.
+/// The predicates, as the readiness that leads to a dispatch: READ and PRIORITY if
+/// `readable()`, WRITE if `writable()` (never asked for a listening channel), and
+/// HANGUP always. A panic in one goes to `handle_error`, and the channel wants
+/// nothing but a hang-up this time.
 pub(crate) fn consult(d: &mut dyn Dispatcher, cx: &mut Cx<'_>) -> Ready {
     match crate::panic::catch("readable/writable", || predicates(d, cx)) {
         Ok(w) => w,
         Err(e) => {
             report(d, cx, e);
-            Ready::EMPTY
+            Ready::HANGUP
         }
     }
 }
 
 #[inline]
 fn predicates(d: &mut dyn Dispatcher, cx: &mut Cx<'_>) -> Ready {
-    let mut wants = Ready::EMPTY;
+    let mut wants = Ready::HANGUP;
     if d.readable(cx) {
-        wants |= Ready::READ;
+        wants |= Ready::READ | Ready::PRIORITY;
     }
     if !cx.accepting && d.writable(cx) {
         wants |= Ready::WRITE;
@@ -80,7 +68,7 @@ pub(crate) fn serve(
     // previous pass, stands if it wants the readiness that came: it is one poll
     // old, as the answers are in Python's loop (asked before `select`). An answer
     // that wants none of it is asked again.
-    let standing = meta.fresh_in(pass - 1) && cx.ready.intersects(mask(meta.wants.get()));
+    let standing = meta.fresh_in(pass - 1) && cx.ready.intersects(meta.wants.get());
     if !meta.serve_in(pass) && !standing && ask(d, cx, key, pass).is_none() {
         return Ok(());
     }
@@ -88,7 +76,7 @@ pub(crate) fn serve(
     while round < budget {
         round += 1;
         let meta = cx.meta();
-        let fire = cx.ready & mask(meta.wants.get());
+        let fire = cx.ready & meta.wants.get();
         if fire.is_empty() && !cx.close_due {
             return Ok(()); // nothing it wants
         }
@@ -114,7 +102,7 @@ pub(crate) fn serve(
         let Some(wants) = ask(d, cx, key, pass) else {
             return Ok(());
         };
-        if !cx.ready.intersects(mask(wants)) && !cx.close_due {
+        if !cx.ready.intersects(wants) && !cx.close_due {
             return Ok(());
         }
         if round == budget {

@@ -26,7 +26,9 @@ pub(crate) struct Meta {
     /// [`Meta::key`]). A plain key with a sentinel, not an `Option`: 8 bytes less
     /// per connection.
     key: Cell<Key>,
-    /// The readiness its predicates wanted when last consulted.
+    /// The readiness that leads to a dispatch, as its predicates said when last
+    /// consulted: READ and PRIORITY if `readable`, WRITE if `writable`, HANGUP always
+    /// (see `dispatch::consult`).
     pub(crate) wants: Cell<Ready>,
     /// The last pass that consulted its predicates, shifted left by two, with bit 0
     /// set once that pass has served it too and bit 1 while `wants` is the answer of

@@ -186,12 +186,12 @@ impl Core {
                 dispatch::consult(&mut *d, &mut cx)
             };
             if n.meta.key() != Some(key) || !chan.is_open() {
-                self.after_run(map, node, &mut chan, &mut *d);
+                self.after_run(map, node, &n.meta, &mut chan, &mut *d);
                 return false;
             }
             n.meta.wants.set(wants);
         }
-        chan.ready.intersects(dispatch::mask(n.meta.wants.get())) || chan.close_due
+        chan.ready.intersects(n.meta.wants.get()) || chan.close_due
     }
 
     /// Serves one channel, unless an earlier one asked the loop to exit (then it is
@@ -237,7 +237,7 @@ impl Core {
             let mut cx = Cx::with_meta(&mut chan, map, node, &n.meta);
             dispatch::serve(self, &mut *d, &mut cx, key, at)
         };
-        self.after_run(map, node, &mut chan, &mut *d);
+        self.after_run(map, node, &n.meta, &mut chan, &mut *d);
         if result.is_err() {
             self.enqueue(&n.meta);
             *outcome = result;
