@@ -638,13 +638,21 @@ impl Channel {
     fn python_send(&mut self, res: io::Result<usize>) -> io::Result<usize> {
         match res {
             Ok(n) => Ok(n),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(0),
-            Err(e) if is_disconnect(&e) => {
+            Err(e) => self.python_send_error(e),
+        }
+    }
+
+    /// The error side of [`python_send`](Channel::python_send), out of the way of
+    /// the common case.
+    #[cold]
+    fn python_send_error(&mut self, e: io::Error) -> io::Result<usize> {
+        match e.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(0),
+            _ if is_disconnect(&e) => {
                 self.peer_gone(&e);
                 Ok(0)
             }
-            Err(e) => Err(e),
+            _ => Err(e),
         }
     }
 
