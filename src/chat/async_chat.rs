@@ -858,6 +858,9 @@ pub fn default_handle_read<H: ChatHandler + ?Sized>(
 
     let mut pos = 0;
     let mut keep_rest = true;
+    // Where the look-ahead below found the next terminator: the next scan starts
+    // from the same place and need not search again.
+    let mut peeked = None;
     let result = loop {
         if pos == end {
             break Ok(());
@@ -866,7 +869,11 @@ pub fn default_handle_read<H: ChatHandler + ?Sized>(
             keep_rest = false;
             break Ok(());
         }
-        let step = match chat.state.splitter.scan(&buf.0[pos..end]) {
+        let step = match chat
+            .state
+            .splitter
+            .scan_peeked(&buf.0[pos..end], peeked.take())
+        {
             Ok(step) => step,
             Err(err) => {
                 keep_rest = false;
@@ -887,8 +894,11 @@ pub fn default_handle_read<H: ChatHandler + ?Sized>(
             break Ok(());
         }
         // More whole messages behind this one: its pushes go out with theirs.
-        chat.state.corked =
-            chat.state.coalesce && chat.state.splitter.has_message(&buf.0[pos..end]);
+        chat.state.corked = chat.state.coalesce && {
+            let (more, at) = chat.state.splitter.peek(&buf.0[pos..end]);
+            peeked = at;
+            more
+        };
         if let Err(err) = handler.found_terminator(chat) {
             break Err(err);
         }

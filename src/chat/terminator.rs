@@ -37,6 +37,7 @@
 //! ```
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use memchr::memmem;
 
@@ -369,7 +370,20 @@ pub struct Splitter {
     /// Bytes handed out as data since the terminator was last found or set.
     collected: usize,
     limit: Option<usize>,
+    /// Which `set_terminator` call the terminator came from, unique in the process
+    /// (0 before any): a [`Peek`] is trusted only while it stays the same.
+    version: u64,
 }
+
+/// Where [`Splitter::peek`] found the next terminator, for the scan that follows.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Peek {
+    version: u64,
+    index: usize,
+}
+
+/// Hands out [`Splitter::version`]s.
+static VERSIONS: AtomicU64 = AtomicU64::new(1);
 
 impl fmt::Debug for Splitter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -426,6 +440,7 @@ impl Splitter {
         };
         self.terminator = term;
         self.collected = 0;
+        self.version = VERSIONS.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
@@ -473,14 +488,39 @@ impl Splitter {
     /// # Ok::<(), asyncore::Error>(())
     /// ```
     pub fn has_message(&self, input: &[u8]) -> bool {
-        match &self.terminator {
-            Terminator::None | Terminator::Count(0) => false,
-            Terminator::Count(left) => input.len() >= *left,
-            Terminator::Bytes(_) => self
-                .matcher
-                .as_ref()
-                .is_some_and(|m| m.find(input).is_some()),
+        self.peek(input).0
+    }
+
+    /// [`has_message`](Splitter::has_message), and where a byte-string terminator
+    /// was found: handed to [`scan_peeked`](Splitter::scan_peeked) for the same
+    /// input, it spares the scan a second search.
+    pub(crate) fn peek(&self, input: &[u8]) -> (bool, Option<Peek>) {
+        let found = match &self.terminator {
+            Terminator::None | Terminator::Count(0) => return (false, None),
+            Terminator::Count(left) => return (input.len() >= *left, None),
+            Terminator::Bytes(needle) => match needle[..] {
+                [byte] => memchr::memchr(byte, input),
+                _ => self.matcher.as_ref().and_then(|m| m.find(input)),
+            },
+        };
+        let peek = found.map(|index| Peek {
+            version: self.version,
+            index,
+        });
+        (peek.is_some(), peek)
+    }
+
+    /// [`scan`](Splitter::scan) of the input `peek` looked at (nothing consumed since):
+    /// if the terminator is still the one it found, the scan takes its answer.
+    #[inline]
+    pub(crate) fn scan_peeked(&mut self, input: &[u8], peek: Option<Peek>) -> Result<Scan> {
+        if let (Some(peek), Terminator::Bytes(needle)) = (peek, &self.terminator) {
+            if peek.version == self.version {
+                let needle_len = needle.len();
+                return self.account(peek.index, true, needle_len);
+            }
         }
+        self.scan(input)
     }
 
     /// Looks at the start of `input` (bytes kept from the previous call followed by
@@ -513,6 +553,22 @@ impl Splitter {
     /// ```
     #[inline]
     pub fn scan(&mut self, input: &[u8]) -> Result<Scan> {
+        // The common line terminator, small enough to inline where it is called:
+        // memchr alone (no partial terminator can be left at the end of the input).
+        if let Terminator::Bytes(needle) = &self.terminator {
+            if let [byte] = needle[..] {
+                let (data, found) = match memchr::memchr(byte, input) {
+                    Some(index) => (index, true),
+                    None => (input.len(), false),
+                };
+                return self.account(data, found, 1);
+            }
+        }
+        self.scan_other(input)
+    }
+
+    /// [`scan`](Splitter::scan) for every terminator but a one-byte string.
+    fn scan_other(&mut self, input: &[u8]) -> Result<Scan> {
         let len = input.len();
         if len == 0 {
             return Ok(Scan::default());
@@ -538,47 +594,38 @@ impl Splitter {
                     })
                 }
             }
-            // The common line terminator, with no limit to check: memchr alone.
-            Terminator::Bytes(needle) if needle.len() == 1 && self.limit.is_none() => {
-                match memchr::memchr(needle[0], input) {
-                    Some(data) => {
-                        self.collected = 0;
-                        Ok(Scan {
-                            data,
-                            found: true,
-                            consumed: data + 1,
-                        })
-                    }
-                    None => {
-                        self.collected = self.collected.saturating_add(len);
-                        Ok(Scan::partial(len))
-                    }
-                }
-            }
             Terminator::Bytes(needle) => {
                 let matcher = self.matcher.get_or_insert_with(|| Matcher::new(needle));
                 let (data, found) = match matcher.find(input) {
                     Some(index) => (index, true),
                     None => (len - matcher.prefix_at_end(input), false),
                 };
-                let total = self.collected.saturating_add(data);
-                if let Some(limit) = self.limit {
-                    if total > limit {
-                        return Err(Error::InputTooLong { limit });
-                    }
-                }
-                if found {
-                    self.collected = 0;
-                    Ok(Scan {
-                        data,
-                        found,
-                        consumed: data + needle.len(),
-                    })
-                } else {
-                    self.collected = total;
-                    Ok(Scan::partial(data))
-                }
+                let needle_len = needle.len();
+                self.account(data, found, needle_len)
             }
+        }
+    }
+
+    /// The end of a byte-string scan: `data` bytes of data, then the terminator (of
+    /// `needle_len` bytes) if `found`. Checks the limit and counts what was collected.
+    #[inline]
+    fn account(&mut self, data: usize, found: bool, needle_len: usize) -> Result<Scan> {
+        let total = self.collected.saturating_add(data);
+        if let Some(limit) = self.limit {
+            if total > limit {
+                return Err(Error::InputTooLong { limit });
+            }
+        }
+        if found {
+            self.collected = 0;
+            Ok(Scan {
+                data,
+                found,
+                consumed: data + needle_len,
+            })
+        } else {
+            self.collected = total;
+            Ok(Scan::partial(data))
         }
     }
 
@@ -683,21 +730,38 @@ mod tests {
     }
 
     #[test]
-    fn one_byte_fast_path_agrees_with_the_general_one() {
-        // Without a limit a one-byte terminator takes its own path; with a limit too
-        // large to matter it takes the general one. They must scan alike.
-        let input = b"ab\n\ncd\nefg".repeat(3);
-        let mut fast = Splitter::with_terminator("\n").unwrap();
-        let mut general = Splitter::with_terminator("\n").unwrap();
-        general.set_limit(Some(usize::MAX));
-        for chunk in input.chunks(5) {
-            let mut pos = 0;
-            while pos < chunk.len() {
-                let a = fast.scan(&chunk[pos..]).unwrap();
-                let b = general.scan(&chunk[pos..]).unwrap();
-                assert_eq!(a, b, "at {pos} of {chunk:?}");
-                assert_eq!(fast.collected(), general.collected());
-                pos += a.consumed;
+    fn one_byte_terminator_scans_as_defined() {
+        // A one-byte terminator takes its own path: check it against the
+        // definition, with and without a limit, over every way to cut the input.
+        let input = b"ab\n\ncdefg\nh".repeat(3);
+        for limit in [None, Some(4), Some(5)] {
+            'cuts: for cut in 1..input.len() {
+                let mut splitter = Splitter::with_terminator("\n").unwrap();
+                splitter.set_limit(limit);
+                let mut collected = 0;
+                for chunk in input.chunks(cut) {
+                    let mut pos = 0;
+                    while pos < chunk.len() {
+                        let rest = &chunk[pos..];
+                        let data = rest.iter().position(|&b| b == b'\n');
+                        let want_data = data.unwrap_or(rest.len());
+                        let got = splitter.scan(rest);
+                        if limit.is_some_and(|l| collected + want_data > l) {
+                            assert!(matches!(got, Err(Error::InputTooLong { .. })));
+                            continue 'cuts;
+                        }
+                        let got = got.unwrap();
+                        let want = Scan {
+                            data: want_data,
+                            found: data.is_some(),
+                            consumed: want_data + usize::from(data.is_some()),
+                        };
+                        assert_eq!(got, want, "cut {cut}, at {pos} of {chunk:?}");
+                        collected = if got.found { 0 } else { collected + want_data };
+                        assert_eq!(splitter.collected(), collected);
+                        pos += got.consumed;
+                    }
+                }
             }
         }
     }
