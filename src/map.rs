@@ -189,6 +189,7 @@ impl Map {
     }
 
     /// True when no channel is in the map; [`loop_`](crate::loop_) then returns.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.core.len() == 0
     }

@@ -16,6 +16,7 @@ use crate::tasks::Tasks;
 
 impl Core {
     /// One pass over `map` (whose core is `self`).
+    #[inline]
     pub(crate) fn pass(
         &self,
         map: &Map,
