@@ -39,14 +39,12 @@ struct Conn {
     received: u64,
 }
 
-/// Runs one warm-up and window of `spec` against `server`.
-pub fn run(server: &Running, spec: &Spec, timing: Timing) -> io::Result<Streamed> {
-    let mut poll = Poll::new()?;
-    let mut conns = Vec::with_capacity(spec.conns);
-    for (i, mut stream) in super::connect_many(server.addr, spec.conns)?
-        .into_iter()
-        .enumerate()
-    {
+/// Opens `n` connections to `addr`, each registered for reading and writing under
+/// its index as token.
+fn connect(addr: std::net::SocketAddr, n: usize) -> io::Result<(Poll, Vec<Conn>)> {
+    let poll = Poll::new()?;
+    let mut conns = Vec::with_capacity(n);
+    for (i, mut stream) in super::connect_many(addr, n)?.into_iter().enumerate() {
         poll.registry().register(
             &mut stream,
             Token(i),
@@ -58,6 +56,12 @@ pub fn run(server: &Running, spec: &Spec, timing: Timing) -> io::Result<Streamed
             received: 0,
         });
     }
+    Ok((poll, conns))
+}
+
+/// Runs one warm-up and window of `spec` against `server`.
+pub fn run(server: &Running, spec: &Spec, timing: Timing) -> io::Result<Streamed> {
+    let (mut poll, mut conns) = connect(server.addr, spec.conns)?;
     let mut window = Window::new(server, timing);
     let mut events = Events::with_capacity(1024);
     let mut buf = vec![0u8; 64 * 1024];
@@ -99,23 +103,7 @@ pub fn run(server: &Running, spec: &Spec, timing: Timing) -> io::Result<Streamed
 /// from the pattern. For a server under a counting tool, where only the amount of
 /// work matters (no window, no CPU sampling). Fails if nothing arrives for 30 s.
 pub fn run_bytes(addr: std::net::SocketAddr, spec: &Spec, per_conn: u64) -> io::Result<u64> {
-    let mut poll = Poll::new()?;
-    let mut conns = Vec::with_capacity(spec.conns);
-    for (i, mut stream) in super::connect_many(addr, spec.conns)?
-        .into_iter()
-        .enumerate()
-    {
-        poll.registry().register(
-            &mut stream,
-            Token(i),
-            Interest::READABLE | Interest::WRITABLE,
-        )?;
-        conns.push(Conn {
-            stream,
-            sent: 0,
-            received: 0,
-        });
-    }
+    let (mut poll, mut conns) = connect(addr, spec.conns)?;
     let mut events = Events::with_capacity(1024);
     let mut buf = vec![0u8; 64 * 1024];
     let mut mismatches = 0;
