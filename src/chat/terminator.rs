@@ -498,10 +498,7 @@ impl Splitter {
         let found = match &self.terminator {
             Terminator::None | Terminator::Count(0) => return (false, None),
             Terminator::Count(left) => return (input.len() >= *left, None),
-            Terminator::Bytes(needle) => match needle[..] {
-                [byte] => memchr::memchr(byte, input),
-                _ => self.matcher.as_ref().and_then(|m| m.find(input)),
-            },
+            Terminator::Bytes(_) => self.matcher.as_ref().and_then(|m| m.find(input)),
         };
         let peek = found.map(|index| Peek {
             version: self.version,
