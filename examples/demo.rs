@@ -8,7 +8,7 @@
 //! channel closed. Exits 0 within seconds.
 //!
 //! Each type holds only its own state; every handler gets a [`Cx`], which reaches the
-//! channel (`cx.send`, `cx.recv`, `cx.connected`) and the loop (`cx.add` for an
+//! channel (`cx.send`, `cx.recv_buf`, `cx.connected`) and the loop (`cx.add` for an
 //! accepted connection, `cx.close`). A client's `on_close` runs once it has left the
 //! map, whether it closed after its echo or after its refusal.
 
@@ -44,12 +44,21 @@ struct EchoHandler {
     account: Shared,
 }
 
+/// An echo handler stops reading while this much of its echo is unsent, so a peer
+/// that sends without reading cannot make it grow without bound.
+const MAX_PENDING: usize = 64 * 1024;
+
 impl Dispatcher for EchoHandler {
+    fn readable(&mut self, _cx: &mut Cx<'_>) -> bool {
+        self.pending.len() < MAX_PENDING
+    }
     fn writable(&mut self, _cx: &mut Cx<'_>) -> bool {
         !self.pending.is_empty()
     }
     fn handle_read(&mut self, cx: &mut Cx<'_>) -> Result<()> {
-        let data = cx.recv(8192)?;
+        // Python's `recv(8192)`, without allocating: the bytes are in the thread's
+        // shared read buffer until `data` is dropped.
+        let data = cx.recv_buf()?;
         if !data.is_empty() {
             say(&self.name, format!("read {} bytes", data.len()));
             self.pending.extend_from_slice(&data);
@@ -140,7 +149,7 @@ impl Dispatcher for Client {
         Ok(())
     }
     fn handle_read(&mut self, cx: &mut Cx<'_>) -> Result<()> {
-        let data = cx.recv(8192)?;
+        let data = cx.recv_buf()?;
         self.got.extend_from_slice(&data);
         if self.got.len() >= self.expected {
             let echo = String::from_utf8_lossy(&self.got).into_owned();
