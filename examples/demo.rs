@@ -56,8 +56,8 @@ impl Dispatcher for EchoHandler {
         !self.pending.is_empty()
     }
     fn handle_read(&mut self, cx: &mut Cx<'_>) -> Result<()> {
-        // Python's `recv(8192)`, without allocating: the bytes are in the thread's
-        // shared read buffer until `data` is dropped.
+        // Python's `recv(n)` without allocating: up to 64 KiB, read into the
+        // thread's shared buffer, where they stay until `data` is dropped.
         let data = cx.recv_buf()?;
         if !data.is_empty() {
             say(&self.name, format!("read {} bytes", data.len()));
