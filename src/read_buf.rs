@@ -28,9 +28,14 @@ impl ReadBuf {
     }
 }
 
+/// Replaces the buffer with a larger one. Its bytes are scratch, so none are kept,
+/// and the new one is a zeroed allocation (`calloc`), not zeros written: a large one
+/// comes fresh from the system, and its pages cost memory only once a read touches
+/// them (a thread whose reads are small pays for a page, not 256 KiB).
 #[cold]
 fn grow(buf: &mut Vec<u8>, len: usize) {
-    buf.resize(len, 0);
+    drop(std::mem::take(buf));
+    *buf = vec![0; len];
 }
 
 impl Drop for ReadBuf {
