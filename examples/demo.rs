@@ -56,7 +56,7 @@ impl Dispatcher for EchoHandler {
         !self.pending.is_empty()
     }
     fn handle_read(&mut self, cx: &mut Cx<'_>) -> Result<()> {
-        // Python's `recv(n)` without allocating: up to 64 KiB, read into the
+        // Python's `recv(n)` without allocating: up to 256 KiB, read into the
         // thread's shared buffer, where they stay until `data` is dropped.
         let data = cx.recv_buf()?;
         if !data.is_empty() {

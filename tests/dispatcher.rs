@@ -1005,7 +1005,7 @@ fn reconnect_inside_a_handler_keeps_the_dispatcher_in_the_map() {
     assert_eq!(h.borrow().errors.len(), 1);
 }
 
-/// `recv_buf` lends the thread's read buffer: what is waiting (up to 64 KiB per call),
+/// `recv_buf` lends the thread's read buffer: what is waiting (up to 256 KiB per call),
 /// `WouldBlock` when nothing is, empty once the peer closed (and `handle_close` then
 /// runs, as after `recv`).
 #[test]
@@ -1023,7 +1023,7 @@ fn recv_buf_reads_what_is_waiting_then_eof() {
         }
         fn handle_read(&mut self, cx: &mut Cx<'_>) -> Result<()> {
             let data = cx.recv_buf()?;
-            assert!(data.len() <= 64 * 1024);
+            assert!(data.len() <= 256 * 1024);
             self.reads.set(self.reads.get() + 1);
             self.got.borrow_mut().extend_from_slice(&data);
             Ok(())
@@ -1055,8 +1055,8 @@ fn recv_buf_reads_what_is_waiting_then_eof() {
     run_until(&map, Duration::from_secs(10), || closed.get());
     assert_eq!(*got.borrow(), sent, "every byte, in order");
     assert!(
-        reads.get() >= 5,
-        "at most 64 KiB per read: {} reads",
+        reads.get() >= 2,
+        "at most 256 KiB per read: {} reads",
         reads.get()
     );
     assert!(map.is_empty());
