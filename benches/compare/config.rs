@@ -11,7 +11,8 @@ pub struct Config {
     /// Rounds per scenario and server; tables show the median.
     pub rounds: usize,
     /// Rounds of the scenarios whose figures swing most from run to run: ping-pong
-    /// (throughput, and user CPU per round trip) and bulk.
+    /// (throughput, and user CPU per round trip), bulk, and idle (whose figure is
+    /// its one active connection's ping-pong).
     pub noisy_rounds: usize,
     /// Load before the measured window starts (connections warm, caches filled).
     pub warmup: Duration,

@@ -76,7 +76,7 @@ fn main() -> ExitCode {
     let pinned = harness::pin_threads();
 
     println!(
-        "asyncore compare: {} mode, {} round{} (ping-pong and bulk {}), {:.2} s warm-up + {:.2} s window \
+        "asyncore compare: {} mode, {} round{} (ping-pong, bulk and idle {}), {:.2} s warm-up + {:.2} s window \
          per socket run (1-connection ping-pong twice that); RLIMIT_NOFILE {}; {}",
         if cfg.quick { "quick" } else { "full" },
         cfg.rounds,

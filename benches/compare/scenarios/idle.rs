@@ -47,7 +47,7 @@ pub fn run(cfg: &Config) -> Vec<Table> {
         "idle",
         format!(
             "{idle} idle connections + 1 ping-pong connection, server in a child process ({})",
-            rounds_text(cfg.rounds, cfg.window)
+            rounds_text(cfg.noisy_rounds, cfg.window)
         ),
         &columns,
     )
@@ -63,7 +63,9 @@ pub fn run(cfg: &Config) -> Vec<Table> {
         .push("B/idle conn: growth of the server process's VmRSS while the idle connections open, / connections".into());
     baseline_notes(&mut table);
     let servers = servers(cfg, Protocol::Echo, "idle");
-    for round in 1..=cfg.rounds {
+    // Its figure is a 1-connection ping-pong's, which swings as much: as many
+    // rounds as the ping-pong scenario.
+    for round in 1..=cfg.noisy_rounds {
         for server in round_order(&servers, round) {
             let outcome = once(server, idle, timing(cfg));
             progress("idle", server.name, round, &outcome);

@@ -83,13 +83,17 @@ pub fn timing(cfg: &Config) -> Timing {
     }
 }
 
-/// The servers in the order round `round` (from 1) runs them: reversed every
-/// other round, so that slow drifts of the machine (other tenants coming and
-/// going) weigh on every server alike.
+/// The servers in the order round `round` (from 1) runs them: rotated by one each
+/// round, so that over as many rounds as there are servers each runs once in each
+/// place (first, second, ...). Slow drifts of the machine (other tenants coming
+/// and going), and whatever a run leaves behind for the next one, then weigh on
+/// every server alike. (Reversing every other round did that for two servers
+/// only: of three, one ran last in two rounds of three.)
 pub fn round_order<T: Copy>(items: &[T], round: usize) -> Vec<T> {
     let mut order = items.to_vec();
-    if round.is_multiple_of(2) {
-        order.reverse();
+    if !order.is_empty() {
+        let by = (round.max(1) - 1) % order.len();
+        order.rotate_left(by);
     }
     order
 }
