@@ -44,6 +44,7 @@ mod fifo;
 mod file_producer;
 mod output;
 mod producer;
+mod search;
 mod terminator;
 
 pub use async_chat::*;

@@ -39,8 +39,7 @@
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use memchr::memmem;
-
+use super::search::{Search, borders, prefix_at_end_with};
 use crate::error::{Error, Result};
 
 /// What ends a message: Python's `set_terminator` argument.
@@ -209,77 +208,6 @@ pub enum SplitEvent<'a> {
     Terminator,
 }
 
-/// A compiled byte-string terminator: a cached substring searcher plus the border
-/// table used to find a partial terminator at the end of the input in linear time.
-#[derive(Clone)]
-struct Matcher {
-    finder: memmem::Finder<'static>,
-    /// `border[i]`: length of the longest proper prefix of `needle[..=i]` that is
-    /// also a suffix of it.
-    border: Vec<usize>,
-}
-
-impl Matcher {
-    fn new(needle: &[u8]) -> Self {
-        Matcher {
-            finder: memmem::Finder::new(needle).into_owned(),
-            border: borders(needle),
-        }
-    }
-
-    fn needle(&self) -> &[u8] {
-        self.finder.needle()
-    }
-
-    fn find(&self, haystack: &[u8]) -> Option<usize> {
-        match self.needle() {
-            [byte] => memchr::memchr(*byte, haystack),
-            _ => self.finder.find(haystack),
-        }
-    }
-
-    fn prefix_at_end(&self, haystack: &[u8]) -> usize {
-        prefix_at_end_with(self.needle(), &self.border, haystack)
-    }
-}
-
-fn borders(needle: &[u8]) -> Vec<usize> {
-    let mut border = vec![0; needle.len()];
-    let mut k = 0;
-    for i in 1..needle.len() {
-        while k > 0 && needle[i] != needle[k] {
-            k = border[k - 1];
-        }
-        if needle[i] == needle[k] {
-            k += 1;
-        }
-        border[i] = k;
-    }
-    border
-}
-
-/// Runs the prefix automaton of `needle` over the last `needle.len() - 1` bytes of
-/// `haystack`: the state it ends in is the longest proper prefix of `needle` that
-/// ends `haystack`. Only `needle.len() - 1` bytes are looked at, in O(`needle.len()`).
-fn prefix_at_end_with(needle: &[u8], border: &[usize], haystack: &[u8]) -> usize {
-    if needle.len() < 2 {
-        return 0;
-    }
-    let start = haystack.len().saturating_sub(needle.len() - 1);
-    // `state` never exceeds the number of bytes processed, so it stays below
-    // `needle.len()` and `needle[state]` is in bounds.
-    let mut state = 0;
-    for &byte in &haystack[start..] {
-        while state > 0 && needle[state] != byte {
-            state = border[state - 1];
-        }
-        if needle[state] == byte {
-            state += 1;
-        }
-    }
-    state
-}
-
 /// Length of the longest proper prefix of `needle` that ends `haystack`: Python's
 /// `asynchat.find_prefix_at_end`.
 ///
@@ -366,7 +294,7 @@ pub struct Splitter {
     /// The current terminator; a numeric one holds the count still to collect.
     terminator: Terminator,
     /// Compiled form of a byte-string terminator; rebuilt by `set_terminator`.
-    matcher: Option<Matcher>,
+    search: Option<Search>,
     /// Bytes handed out as data since the terminator was last found or set.
     collected: usize,
     limit: Option<usize>,
@@ -434,8 +362,8 @@ impl Splitter {
     pub fn set_terminator(&mut self, term: impl Into<Terminator>) -> Result<()> {
         let term = term.into();
         term.validate()?;
-        self.matcher = match &term {
-            Terminator::Bytes(needle) => Some(Matcher::new(needle)),
+        self.search = match &term {
+            Terminator::Bytes(needle) => Some(Search::new(needle)),
             _ => None,
         };
         self.terminator = term;
@@ -498,7 +426,7 @@ impl Splitter {
         let found = match &self.terminator {
             Terminator::None | Terminator::Count(0) => return (false, None),
             Terminator::Count(left) => return (input.len() >= *left, None),
-            Terminator::Bytes(_) => self.matcher.as_ref().and_then(|m| m.find(input)),
+            Terminator::Bytes(_) => self.search.as_ref().and_then(|m| m.find(input)),
         };
         let peek = found.map(|index| Peek {
             version: self.version,
@@ -551,15 +479,13 @@ impl Splitter {
     #[inline]
     pub fn scan(&mut self, input: &[u8]) -> Result<Scan> {
         // The common line terminator, small enough to inline where it is called:
-        // memchr alone (no partial terminator can be left at the end of the input).
-        if let Terminator::Bytes(needle) = &self.terminator {
-            if let [byte] = needle[..] {
-                let (data, found) = match memchr::memchr(byte, input) {
-                    Some(index) => (index, true),
-                    None => (input.len(), false),
-                };
-                return self.account(data, found, 1);
-            }
+        // one search (no partial terminator can be left at the end of the input).
+        if let Some(Search::Byte(byte)) = &self.search {
+            let (data, found) = match byte.find(input) {
+                Some(index) => (index, true),
+                None => (input.len(), false),
+            };
+            return self.account(data, found, 1);
         }
         self.scan_other(input)
     }
@@ -592,10 +518,10 @@ impl Splitter {
                 }
             }
             Terminator::Bytes(needle) => {
-                let matcher = self.matcher.get_or_insert_with(|| Matcher::new(needle));
-                let (data, found) = match matcher.find(input) {
+                let search = self.search.get_or_insert_with(|| Search::new(needle));
+                let (data, found) = match search.find(input) {
                     Some(index) => (index, true),
-                    None => (len - matcher.prefix_at_end(input), false),
+                    None => (len - search.prefix_at_end(input), false),
                 };
                 let needle_len = needle.len();
                 self.account(data, found, needle_len)
@@ -681,13 +607,6 @@ mod tests {
             .rev()
             .find(|&l| haystack.ends_with(&needle[..l]))
             .unwrap_or(0)
-    }
-
-    #[test]
-    fn borders_of_periodic_needles() {
-        assert_eq!(borders(b"aabaaab"), [0, 1, 0, 1, 2, 2, 3]);
-        assert_eq!(borders(b"abab"), [0, 0, 1, 2]);
-        assert_eq!(borders(b""), Vec::<usize>::new());
     }
 
     #[test]
