@@ -27,7 +27,7 @@ use socket2::{Domain, SockAddr, Socket, Type};
 use crate::addr::StoredAddr;
 use crate::file::FileWrapper;
 use crate::ready::Ready;
-use crate::sys::{in_progress, is_disconnect, is_exhaustion};
+use crate::sys::{SEND_FLAGS, in_progress, is_disconnect, is_exhaustion};
 
 /// How the peer left, as the channel's socket calls saw it: see
 /// [`Channel::disconnect`].
@@ -464,7 +464,7 @@ impl Channel {
     pub fn send_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         let want: usize = bufs.iter().map(|b| b.len()).sum();
         let res = match &self.io {
-            Some(Io::Socket(s)) => crate::sys::send_vectored(s, bufs),
+            Some(Io::Socket(s)) => s.send_vectored_with_flags(bufs, SEND_FLAGS),
             Some(Io::File(f)) => f.file().write_vectored(bufs),
             None => Err(not_open()),
         };
@@ -613,7 +613,7 @@ impl Channel {
     #[inline]
     pub(crate) fn write_raw(&mut self, data: &[u8]) -> io::Result<usize> {
         let res = match &self.io {
-            Some(Io::Socket(s)) => crate::sys::send(s, data),
+            Some(Io::Socket(s)) => s.send_with_flags(data, SEND_FLAGS),
             Some(Io::File(f)) => f.send(data),
             None => Err(not_open()),
         };
@@ -783,7 +783,10 @@ impl Channel {
     #[inline]
     pub(crate) fn read_raw(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let res = match &self.io {
-            Some(Io::Socket(s)) => crate::sys::recv(s, buf),
+            Some(Io::Socket(s)) => {
+                let mut s: &Socket = s;
+                s.read(buf)
+            }
             Some(Io::File(f)) => f.file().read(buf),
             None => Err(not_open()),
         };

@@ -9,77 +9,13 @@ compile_error!(
 
 use std::io;
 
-/// `send` flags where `socket2` sends: on Android `MSG_NOSIGNAL`, so a dead peer is
-/// `EPIPE`, never `SIGPIPE` (Linux sends through `rustix` with the same flag).
-/// Elsewhere the flag does not exist (Rust's runtime ignores SIGPIPE for the
-/// process).
-#[cfg(target_os = "android")]
-const SEND_FLAGS: libc::c_int = libc::MSG_NOSIGNAL;
+/// `send` flags: on Linux and Android `MSG_NOSIGNAL`, so a dead peer is `EPIPE`,
+/// never `SIGPIPE`. Elsewhere the flag does not exist (Rust's runtime ignores
+/// SIGPIPE for the process).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) const SEND_FLAGS: libc::c_int = libc::MSG_NOSIGNAL;
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
-const SEND_FLAGS: libc::c_int = 0;
-
-/// One `recv(2)` on a socket, with no flags.
-///
-/// On Linux it is `rustix`'s, a system call made in place; elsewhere `socket2`'s,
-/// through the C library. glibc's `recv` and `send` are cancellation points for
-/// POSIX threads and switch cancellation on and off around each call: with
-/// `rustix`, a 64-byte echo round trip (recv, send) costs 880 user instructions
-/// instead of 976 (callgrind, the bench's `counted` scenario).
-#[cfg(target_os = "linux")]
-#[inline]
-pub(crate) fn recv(sock: &socket2::Socket, buf: &mut [u8]) -> io::Result<usize> {
-    match rustix::net::recv(sock, buf, rustix::net::RecvFlags::empty()) {
-        Ok((n, _)) => Ok(n),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// One `recv(2)` on a socket, with no flags (see the Linux version).
-#[cfg(not(target_os = "linux"))]
-#[inline]
-pub(crate) fn recv(sock: &socket2::Socket, buf: &mut [u8]) -> io::Result<usize> {
-    use std::io::Read;
-    let mut sock = sock;
-    sock.read(buf)
-}
-
-/// One `send(2)` on a socket with `MSG_NOSIGNAL` (see [`recv`] for why `rustix`
-/// on Linux).
-#[cfg(target_os = "linux")]
-#[inline]
-pub(crate) fn send(sock: &socket2::Socket, data: &[u8]) -> io::Result<usize> {
-    rustix::net::send(sock, data, rustix::net::SendFlags::NOSIGNAL).map_err(Into::into)
-}
-
-/// One `send(2)` on a socket with `SEND_FLAGS`.
-#[cfg(not(target_os = "linux"))]
-#[inline]
-pub(crate) fn send(sock: &socket2::Socket, data: &[u8]) -> io::Result<usize> {
-    sock.send_with_flags(data, SEND_FLAGS)
-}
-
-/// One `sendmsg(2)` of several buffers with `MSG_NOSIGNAL` (see [`recv`] for why
-/// `rustix` on Linux).
-#[cfg(target_os = "linux")]
-#[inline]
-pub(crate) fn send_vectored(
-    sock: &socket2::Socket,
-    bufs: &[std::io::IoSlice<'_>],
-) -> io::Result<usize> {
-    let mut control = rustix::net::SendAncillaryBuffer::default();
-    rustix::net::sendmsg(sock, bufs, &mut control, rustix::net::SendFlags::NOSIGNAL)
-        .map_err(Into::into)
-}
-
-/// One `sendmsg(2)` of several buffers with `SEND_FLAGS`.
-#[cfg(not(target_os = "linux"))]
-#[inline]
-pub(crate) fn send_vectored(
-    sock: &socket2::Socket,
-    bufs: &[std::io::IoSlice<'_>],
-) -> io::Result<usize> {
-    sock.send_vectored_with_flags(bufs, SEND_FLAGS)
-}
+pub(crate) const SEND_FLAGS: libc::c_int = 0;
 
 /// Accepts a connection, non-blocking and close-on-exec from the start where the
 /// platform has `accept4` (one system call instead of three).
