@@ -1,5 +1,10 @@
 //! Serving one channel in a pass: consult its predicates, call its handlers while it
 //! has readiness they want (up to the pass's budget), route their results.
+//!
+//! Everything here is generic over the dispatcher's type `D`: the loop reaches it
+//! through one virtual call per event (`AnyNode::run`), with `D` the handler's own
+//! type, so the predicates and handlers are static calls. The pre-poll consult of a
+//! queued channel (`Core::has_work`) uses it with `D = dyn Dispatcher`.
 
 use crate::core::Core;
 use crate::cx::Cx;
@@ -12,7 +17,7 @@ use crate::slab::Key;
 /// `readable()`, WRITE if `writable()` (never asked for a listening channel), and
 /// HANGUP always. A panic in one goes to `handle_error`, and the channel wants
 /// nothing but a hang-up this time.
-pub(crate) fn consult(d: &mut dyn Dispatcher, cx: &mut Cx<'_>) -> Ready {
+pub(crate) fn consult<D: Dispatcher + ?Sized>(d: &mut D, cx: &mut Cx<'_>) -> Ready {
     match crate::panic::catch("readable/writable", || predicates(d, cx)) {
         Ok(w) => w,
         Err(e) => {
@@ -23,7 +28,7 @@ pub(crate) fn consult(d: &mut dyn Dispatcher, cx: &mut Cx<'_>) -> Ready {
 }
 
 #[inline]
-fn predicates(d: &mut dyn Dispatcher, cx: &mut Cx<'_>) -> Ready {
+fn predicates<D: Dispatcher + ?Sized>(d: &mut D, cx: &mut Cx<'_>) -> Ready {
     let mut wants = Ready::HANGUP;
     if d.readable(cx) {
         wants |= Ready::READ | Ready::PRIORITY;
@@ -53,9 +58,9 @@ fn gone(cx: &Cx<'_>, key: Key) -> bool {
 /// is at hand: if it still has readiness it wants, it is queued for the next pass
 /// (which consults again before dispatching); if not, it waits for an event or a
 /// touch, and the next pass does not look at it at all.
-pub(crate) fn serve(
+pub(crate) fn serve<D: Dispatcher + ?Sized>(
     core: &Core,
-    d: &mut dyn Dispatcher,
+    d: &mut D,
     cx: &mut Cx<'_>,
     key: Key,
     (pass, budget): (u64, u32),
@@ -115,7 +120,7 @@ pub(crate) fn serve(
 /// Consults the predicates and records their answer as pass `pass`'s; `None` if
 /// they closed the channel or moved it (then the caller leaves it alone).
 #[inline]
-fn ask(d: &mut dyn Dispatcher, cx: &mut Cx<'_>, key: Key, pass: u64) -> Option<Ready> {
+fn ask<D: Dispatcher + ?Sized>(d: &mut D, cx: &mut Cx<'_>, key: Key, pass: u64) -> Option<Ready> {
     let wants = consult(d, cx);
     if gone(cx, key) {
         return None;
@@ -131,7 +136,7 @@ fn ask(d: &mut dyn Dispatcher, cx: &mut Cx<'_>, key: Key, pass: u64) -> Option<R
 /// before it has been read (Python's poll loop calls `handle_close` for
 /// POLLHUP/POLLERR).
 #[cold]
-fn closing(d: &mut dyn Dispatcher, cx: &mut Cx<'_>) -> Result<()> {
+fn closing<D: Dispatcher + ?Sized>(d: &mut D, cx: &mut Cx<'_>) -> Result<()> {
     if std::mem::take(&mut cx.close_due) {
         let epoch = cx.epoch;
         let r = call("handle_close", || d.handle_close(cx));
@@ -169,8 +174,8 @@ fn call(phase: &str, f: impl FnOnce() -> Result<()>) -> Result<()> {
 
 /// Python's `handle_read_event` / `handle_write_event` / `handle_expt_event`.
 /// `phase` names the handler running, for a panic's description.
-fn dispatch(
-    d: &mut dyn Dispatcher,
+fn dispatch<D: Dispatcher + ?Sized>(
+    d: &mut D,
     cx: &mut Cx<'_>,
     fire: Ready,
     phase: &mut &'static str,
@@ -228,7 +233,7 @@ fn dispatch(
 }
 
 /// Python's `handle_connect_event`: check `SO_ERROR`, then `handle_connect`.
-fn connect_event(d: &mut dyn Dispatcher, cx: &mut Cx<'_>) -> Result<()> {
+fn connect_event<D: Dispatcher + ?Sized>(d: &mut D, cx: &mut Cx<'_>) -> Result<()> {
     if let Some(err) = cx.take_error()? {
         // Refused: this connect is over, and never reported as a connect.
         cx.connecting = false;
@@ -243,7 +248,7 @@ fn connect_event(d: &mut dyn Dispatcher, cx: &mut Cx<'_>) -> Result<()> {
 /// Routes a handler's result: ExitNow goes up, WouldBlock is nothing, the rest goes to
 /// `handle_error`.
 #[inline]
-fn settle(d: &mut dyn Dispatcher, cx: &mut Cx<'_>, r: Result<()>) -> Result<()> {
+fn settle<D: Dispatcher + ?Sized>(d: &mut D, cx: &mut Cx<'_>, r: Result<()>) -> Result<()> {
     match r {
         Ok(()) => Ok(()),
         Err(Error::ExitNow) => Err(Error::ExitNow),
@@ -257,7 +262,7 @@ fn settle(d: &mut dyn Dispatcher, cx: &mut Cx<'_>, r: Result<()>) -> Result<()> 
 
 /// Hands an error to `handle_error`; if that panics too, the channel is closed.
 #[cold]
-pub(crate) fn report(d: &mut dyn Dispatcher, cx: &mut Cx<'_>, err: Error) {
+pub(crate) fn report<D: Dispatcher + ?Sized>(d: &mut D, cx: &mut Cx<'_>, err: Error) {
     if let Err(e) = crate::panic::catch("handle_error", || d.handle_error(cx, err)) {
         log::error!("{e}; closing channel {:?}", **cx);
         cx.close();

@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 use crate::core::{Core, Scratch, WAKE_TOKEN};
 use crate::cx::Cx;
 use crate::dispatch;
+use crate::dispatcher::Dispatcher;
 use crate::error::Result;
 use crate::map::Map;
-use crate::node::NodeRef;
+use crate::node::{Node, NodeRef};
 use crate::ready::Ready;
 use crate::slab::Key;
 use crate::tasks::Tasks;
@@ -147,13 +148,21 @@ impl Core {
         let mut outcome = Ok(());
         for &(key, bits) in &scratch.ready {
             if let Some(node) = self.get(key) {
-                self.run_channel(map, key, &node, bits, (pass, budget), &mut outcome);
+                node.run(self, map, key, &node, bits, (pass, budget), &mut outcome);
                 release(node);
             }
         }
         for &key in &scratch.queue {
             if let Some(node) = self.get(key) {
-                self.run_channel(map, key, &node, Ready::EMPTY, (pass, budget), &mut outcome);
+                node.run(
+                    self,
+                    map,
+                    key,
+                    &node,
+                    Ready::EMPTY,
+                    (pass, budget),
+                    &mut outcome,
+                );
                 release(node);
             }
         }
@@ -198,16 +207,22 @@ impl Core {
     /// Serves one channel, unless an earlier one asked the loop to exit (then it is
     /// queued for the next pass), or its handler is running (a nested pass: its
     /// readiness is kept for the outer loop's next pass).
-    fn run_channel(
+    ///
+    /// Called through [`AnyNode::run`](crate::node::AnyNode::run) with `n`, the node
+    /// behind `node`, at its own type: from here on the dispatcher's methods are
+    /// static calls, which the compiler can inline into the dispatch.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    pub(crate) fn run_channel<T: Dispatcher>(
         &self,
         map: &Map,
         key: Key,
         node: &NodeRef,
+        n: &Node<T>,
         bits: Ready,
         at: (u64, u32),
         outcome: &mut Result<()>,
     ) {
-        let n = node.node();
         if n.meta.key() != Some(key) {
             return;
         }
