@@ -10,7 +10,7 @@
 //! The loop clones a node's `Rc` out of its slot before running any of its handlers,
 //! and holds no borrow of the slab while they run, so a handler may add channels and
 //! close any channel. That clone (an increment and a decrement, under 10 of the echo
-//! server's 972 user instructions per round trip) is the price of doing this
+//! server's 879 user instructions per round trip) is the price of doing this
 //! without `unsafe`: a borrow of the slab cannot outlive handlers that insert into
 //! it or remove from it. A close requested while the channel's own handler runs is
 //! applied when the handler returns (calloop's `PostAction`): [`Core::after_run`]
